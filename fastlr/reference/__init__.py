@@ -1,0 +1,1 @@
+"""Pure-NumPy twins of every fastlr kernel: the test oracle and the benchmark baseline."""
