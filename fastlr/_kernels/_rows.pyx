@@ -20,12 +20,12 @@ per row.  The build uses ``-ffp-contract=off``, so no fused multiply-add changes
 the NumPy twins in ``fastlr.reference.rows`` agree bit for bit.
 """
 
-cimport cython
-from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt
+from libc.math cimport fabs, sqrt, sqrtf
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy
+
+from fastlr._kernels._common cimport floating, nan_max
 
 import numpy as np
 
@@ -33,22 +33,26 @@ ctypedef fused index_t:
     int32_t
     int64_t
 
-# Below this many touched elements (rows x columns) a call runs on one thread: waking the
-# OpenMP team costs a few microseconds, about what 32k element updates take.
-cdef Py_ssize_t PARALLEL_MIN_ELEMENTS = 32768
-
 # Radix digit width of the index sort: 2**11 counters (16 KiB) stay in L1 and a 24-bit row
 # id (16M rows) needs three passes.
 cdef int RADIX_MAX_BITS = 11
 
 
-cdef int _team_size(Py_ssize_t n_rows, Py_ssize_t n_cols, int n_threads) noexcept nogil:
-    """Threads to use for ``n_rows`` rows of ``n_cols``: 1 below the parallel threshold."""
-    if n_threads < 1 or n_rows * n_cols < PARALLEL_MIN_ELEMENTS:
+cdef int _team_size(Py_ssize_t n_rows, int n_threads) noexcept nogil:
+    """Threads for ``n_rows`` independent rows: ``n_threads`` (the Python layer applies the
+    serial threshold, ``fastlr._threads.threads_for``), at least 1 and at most one per row."""
+    if n_threads < 1:
         return 1
     if n_threads > n_rows:
-        return <int>n_rows
+        return <int>n_rows if n_rows > 0 else 1
     return n_threads
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
 
 # --------------------------------------------------------------------------------------
@@ -224,7 +228,7 @@ def coalesce(const index_t[::1] indices, const floating[:, ::1] values, Py_ssize
 
     summed = np.empty((u, n_cols), dtype=np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] out = summed
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     if n_cols > 0:
         with nogil:
             # Runs are ragged (a popular row can repeat hundreds of times): dynamic schedule.
@@ -281,17 +285,10 @@ cdef inline tuple _shape2(Py_ssize_t a, Py_ssize_t b):
 
 cdef inline floating _lerp(floating start, floating end, floating weight,
                            floating one_minus_weight, bint small_weight) noexcept nogil:
-    """PyTorch's ``lerp``: exact at both ends, switching formula at weight 0.5."""
+    """PyTorch's ``lerp``: exact at both ends, switching formula at ``|weight| < 0.5``."""
     if small_weight:
         return start + weight * (end - start)
     return end - (end - start) * one_minus_weight
-
-
-cdef inline floating _vmax(floating a, floating b) noexcept nogil:
-    """``torch.maximum``: NaN if either operand is NaN."""
-    if b > a or b != b:
-        return b
-    return a
 
 
 # --------------------------------------------------------------------------------------
@@ -352,7 +349,7 @@ def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
         _check_same_shape("momentum_buffer", _shape2(momentum_buffer.shape[0], momentum_buffer.shape[1]), shape)
     if n == 0 or n_cols == 0:
         return
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     with nogil:
         for k in prange(n, schedule="static", num_threads=team):
             _sgd_row(&param[rows[k], 0],
@@ -374,7 +371,7 @@ cdef inline void _adam_row(floating* p, floating* m, floating* v, floating* vmax
     cdef floating gj, vj, denom
     cdef floating w1 = <floating>(1.0 - beta1)
     cdef floating one_minus_w1 = 1 - w1
-    cdef bint small_w1 = (1.0 - beta1) < 0.5
+    cdef bint small_w1 = fabs(w1) < 0.5         # on the cast weight, as torch
     cdef floating b2 = <floating>beta2
     cdef floating w2 = <floating>(1.0 - beta2)
     cdef floating e = <floating>eps
@@ -394,9 +391,9 @@ cdef inline void _adam_row(floating* p, floating* m, floating* v, floating* vmax
         vj = v[j] * b2 + (w2 * gj) * gj
         v[j] = vj
         if amsgrad:
-            vj = _vmax(vmax[j], vj)
+            vj = nan_max(vmax[j], vj)
             vmax[j] = vj
-        denom = sqrt(vj) / bc2s + e
+        denom = _sqrt(vj) / bc2s + e
         p[j] = p[j] + (nss * m[j]) / denom
 
 
@@ -433,7 +430,7 @@ def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1]
                           _shape2(max_exp_avg_sq.shape[0], max_exp_avg_sq.shape[1]), shape)
     if n == 0 or n_cols == 0:
         return
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     with nogil:
         for k in prange(n, schedule="static", num_threads=team):
             _adam_row(&param[rows[k], 0], &exp_avg[rows[k], 0], &exp_avg_sq[rows[k], 0],
@@ -460,7 +457,7 @@ cdef inline void _adagrad_row(floating* p, floating* s, const floating* g, Py_ss
         if use_wd:
             gj = gj + wd * p[j]
         s[j] = s[j] + gj * gj
-        std = sqrt(s[j]) + e
+        std = _sqrt(s[j]) + e
         p[j] = p[j] + (neg_clr * gj) / std
 
 
@@ -485,7 +482,7 @@ def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
     _check_same_shape("sum", _shape2(state_sum.shape[0], state_sum.shape[1]), shape)
     if n == 0 or n_cols == 0:
         return
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     with nogil:
         for k in prange(n, schedule="static", num_threads=team):
             _adagrad_row(&param[rows[k], 0], &state_sum[rows[k], 0], &values[k, 0], n_cols,
@@ -506,7 +503,7 @@ cdef inline void _rmsprop_row(floating* p, floating* sq, floating* ga, floating*
     cdef floating a = <floating>alpha
     cdef floating w = <floating>(1.0 - alpha)
     cdef floating one_minus_w = 1 - w
-    cdef bint small_w = (1.0 - alpha) < 0.5
+    cdef bint small_w = fabs(w) < 0.5
     cdef floating e = <floating>eps
     cdef floating wd = <floating>weight_decay
     cdef floating mom = <floating>momentum
@@ -519,9 +516,9 @@ cdef inline void _rmsprop_row(floating* p, floating* sq, floating* ga, floating*
         sq[j] = sq[j] * a + (w * gj) * gj
         if centered:
             ga[j] = _lerp(ga[j], gj, w, one_minus_w, small_w)
-            avg = sqrt(sq[j] + (-ga[j]) * ga[j])
+            avg = _sqrt(sq[j] + (-ga[j]) * ga[j])
         else:
-            avg = sqrt(sq[j])
+            avg = _sqrt(sq[j])
         avg = avg + e
         if use_mom:
             buf[j] = buf[j] * mom + gj / avg
@@ -563,7 +560,7 @@ def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:
                           _shape2(momentum_buffer.shape[0], momentum_buffer.shape[1]), shape)
     if n == 0 or n_cols == 0:
         return
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     with nogil:
         for k in prange(n, schedule="static", num_threads=team):
             _rmsprop_row(&param[rows[k], 0], &square_avg[rows[k], 0],
@@ -593,8 +590,8 @@ cdef inline void _adadelta_row(floating* p, floating* sq, floating* acc, const f
         if use_wd:
             gj = gj + wd * p[j]
         sq[j] = sq[j] * r + (w * gj) * gj
-        std = sqrt(sq[j] + e)
-        delta = sqrt(acc[j] + e)
+        std = _sqrt(sq[j] + e)
+        delta = _sqrt(acc[j] + e)
         delta = (delta / std) * gj
         acc[j] = acc[j] * r + (w * delta) * delta
         p[j] = p[j] + neg_lr * delta
@@ -622,7 +619,7 @@ def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
     _check_same_shape("acc_delta", _shape2(acc_delta.shape[0], acc_delta.shape[1]), shape)
     if n == 0 or n_cols == 0:
         return
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     with nogil:
         for k in prange(n, schedule="static", num_threads=team):
             _adadelta_row(&param[rows[k], 0], &square_avg[rows[k], 0], &acc_delta[rows[k], 0],
@@ -650,7 +647,7 @@ cdef inline void _rowwise_adagrad_row(floating* p, floating* s, const floating* 
             gj = gj + wd * p[j]
         sq_sum = sq_sum + <double>gj * <double>gj
     s[0] = s[0] + <floating>(sq_sum / <double>n)
-    std = sqrt(s[0]) + e
+    std = _sqrt(s[0]) + e
     for j in range(n):
         gj = -g[j] if maximize else g[j]
         if use_wd:
@@ -678,7 +675,7 @@ def rowwise_adagrad_rows(floating[:, ::1] param, floating[::1] state_sum,
         raise ValueError(f"sum has {state_sum.shape[0]} entries for {shape[0]} rows")
     if n == 0 or n_cols == 0:
         return
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     with nogil:
         for k in prange(n, schedule="static", num_threads=team):
             _rowwise_adagrad_row(&param[rows[k], 0], &state_sum[rows[k]], &values[k, 0],
@@ -696,7 +693,7 @@ def rowwise_adagrad_dense(floating[:, ::1] param, floating[::1] state_sum,
         raise ValueError(f"sum has {state_sum.shape[0]} entries for {n} rows")
     if n == 0 or n_cols == 0:
         return
-    team = _team_size(n, n_cols, n_threads)
+    team = _team_size(n, n_threads)
     with nogil:
         for r in prange(n, schedule="static", num_threads=team):
             _rowwise_adagrad_row(&param[r, 0], &state_sum[r], &grad[r, 0], n_cols, clr,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fastlr._kernels import _rows as _kernels
+from fastlr._threads import threads_for
 
 __all__ = ["RowGrad", "as_rows"]
 
@@ -157,7 +158,8 @@ def _sparse_matrix_rows(grad: Any, param: np.ndarray) -> tuple[np.ndarray, np.nd
     return rows, values
 
 
-def as_rows(grad: Any, param: np.ndarray, n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def as_rows(grad: Any, param: np.ndarray,
+            n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validate a row gradient against its parameter and coalesce it.
 
     Called by the optimizer in its validation phase: it raises before anything is written and
@@ -169,8 +171,9 @@ def as_rows(grad: Any, param: np.ndarray, n_threads: int = 1) -> tuple[np.ndarra
         A :class:`RowGrad`, or a ``scipy.sparse`` matrix of the parameter's shape and dtype.
     param : ndarray, shape (n_rows, dim)
         The table: float32 or float64, 2-D, C-contiguous, writable.
-    n_threads : int
-        Threads for the coalescing sum (the result does not depend on it).
+    n_threads : int, optional
+        Threads for the coalescing sum (the result does not depend on it); by default
+        ``fastlr._threads.threads_for`` of the gradient's size.
 
     Returns
     -------
@@ -219,11 +222,16 @@ def as_rows(grad: Any, param: np.ndarray, n_threads: int = 1) -> tuple[np.ndarra
             f"RowGrad index {int(idx[bad])} at position {bad} is out of range for a table "
             f"of {n_rows} rows (valid: 0 <= index < {n_rows}; negative ids do not wrap)"
         )
+    if np.may_share_memory(vals, param):
+        # The kernels read values while writing the table: never let the two overlap.
+        vals = vals.copy()
     vals = np.ascontiguousarray(vals)
     if increasing:
         view = vals.view()
         view.flags.writeable = False
         return idx.astype(np.int64), view
+    if n_threads is None:
+        n_threads = threads_for(vals.size)
     return _kernels.coalesce(idx, vals, n_rows, n_threads)
 
 

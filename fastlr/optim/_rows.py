@@ -34,21 +34,19 @@ from typing import Any, Mapping, MutableMapping
 import numpy as np
 
 from fastlr._kernels import _rows as _k
+from fastlr._threads import threads_for
 
-__all__ = ["sgd", "adam", "adagrad", "rmsprop", "adadelta", "rowwise_adagrad", "num_threads"]
+__all__ = ["sgd", "adam", "adagrad", "rmsprop", "adadelta", "rowwise_adagrad"]
 
 
-def num_threads() -> int:
-    """The library-wide thread count (``fastlr.get_num_threads()``), 1 if unavailable."""
-    try:
-        from fastlr import get_num_threads
-    except ImportError:
-        return 1
-    return int(get_num_threads())
+def _threads(rows: np.ndarray, param: np.ndarray) -> int:
+    """Threads for a row step: serial below ``fastlr._threads.PARALLEL_MIN_ELEMENTS``."""
+    return threads_for(rows.shape[0] * param.shape[1])
 
 
 def sgd(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-        values: np.ndarray, group: Mapping[str, Any], lr: float, step: int) -> None:
+        values: np.ndarray, group: Mapping[str, Any], lr: float, step: int,
+        momentum: float | None = None) -> None:
     """SGD on the touched rows.
 
     Exact without momentum and weight decay: ``p[r] = p[r] + (-lr) * g[r]`` on the listed rows
@@ -57,18 +55,20 @@ def sgd(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
     g`` on the parameter's first step, as PyTorch) are applied to the touched rows only, so an
     untouched row neither decays nor coasts on its momentum.  A row touched for the first time
     after step 1 starts from a zero buffer: ``b = (1 - dampening) * g``.
+
+    ``momentum`` is this step's value when the group holds a schedule.
     """
-    momentum = float(group.get("momentum", 0.0))
+    momentum = float(group.get("momentum", 0.0) if momentum is None else momentum)
     buf = state.get("momentum_buffer") if momentum != 0.0 else None
     _k.sgd_rows(param, param if buf is None else buf, rows, values, float(lr),
                 float(group.get("weight_decay", 0.0)), momentum,
                 float(group.get("dampening", 0.0)), bool(group.get("nesterov", False)),
-                bool(group.get("maximize", False)), step == 1, num_threads())
+                bool(group.get("maximize", False)), step == 1, _threads(rows, param))
 
 
 def adam(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
          values: np.ndarray, group: Mapping[str, Any], lr: float, step: int,
-         decoupled: bool = False) -> None:
+         betas: tuple[float, float] | None = None, decoupled: bool | None = None) -> None:
     """Lazy Adam / AdamW / AMSGrad on the touched rows.
 
     For each touched row, PyTorch's dense single-tensor update::
@@ -86,8 +86,13 @@ def adam(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
     Adam's placement so that a RowGrad listing every row equals a dense ``Adam`` step.
     SparseAdam has no weight decay or AMSGrad; here L2 weight decay (Adam) and decoupled
     decay ``p *= 1 - lr * wd`` (AdamW) apply to the touched rows only.
+
+    ``betas`` are this step's values when the group holds a schedule; ``decoupled`` defaults
+    to the group's ``decoupled_weight_decay``.
     """
-    beta1, beta2 = (float(b) for b in group["betas"])
+    beta1, beta2 = (float(b) for b in (group["betas"] if betas is None else betas))
+    if decoupled is None:
+        decoupled = bool(group.get("decoupled_weight_decay", False))
     bias_correction1 = 1.0 - beta1 ** step
     bias_correction2 = 1.0 - beta2 ** step
     weight_decay = float(group.get("weight_decay", 0.0))
@@ -97,13 +102,7 @@ def adam(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
                  state["max_exp_avg_sq"] if amsgrad else exp_avg_sq, rows, values,
                  beta1, beta2, float(group["eps"]), -(lr / bias_correction1),
                  bias_correction2 ** 0.5, weight_decay, 1.0 - lr * weight_decay, decoupled,
-                 amsgrad, bool(group.get("maximize", False)), num_threads())
-
-
-def adamw(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-          values: np.ndarray, group: Mapping[str, Any], lr: float, step: int) -> None:
-    """Lazy AdamW: :func:`adam` with decoupled weight decay on the touched rows only."""
-    adam(param, state, rows, values, group, lr, step, decoupled=True)
+                 amsgrad, bool(group.get("maximize", False)), _threads(rows, param))
 
 
 def adagrad(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
@@ -125,7 +124,7 @@ def adagrad(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray
     clr = lr / (1.0 + (step - 1) * float(group.get("lr_decay", 0.0)))
     _k.adagrad_rows(param, state["sum"], rows, values, clr,
                     float(group.get("weight_decay", 0.0)), float(group["eps"]),
-                    bool(group.get("maximize", False)), num_threads())
+                    bool(group.get("maximize", False)), _threads(rows, param))
 
 
 def rmsprop(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
@@ -138,7 +137,7 @@ def rmsprop(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray
                     state["momentum_buffer"] if momentum > 0 else param, rows, values,
                     float(lr), float(group["alpha"]), float(group["eps"]),
                     float(group.get("weight_decay", 0.0)), momentum, centered,
-                    bool(group.get("maximize", False)), num_threads())
+                    bool(group.get("maximize", False)), _threads(rows, param))
 
 
 def adadelta(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
@@ -148,7 +147,7 @@ def adadelta(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarra
     _k.adadelta_rows(param, state["square_avg"], state["acc_delta"], rows, values, float(lr),
                      float(group["rho"]), float(group["eps"]),
                      float(group.get("weight_decay", 0.0)), bool(group.get("maximize", False)),
-                     num_threads())
+                     _threads(rows, param))
 
 
 def rowwise_adagrad(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
@@ -158,4 +157,4 @@ def rowwise_adagrad(param: np.ndarray, state: MutableMapping[str, Any], rows: np
     clr = lr / (1.0 + (step - 1) * float(group.get("lr_decay", 0.0)))
     _k.rowwise_adagrad_rows(param, state["sum"], rows, values, clr,
                             float(group.get("weight_decay", 0.0)), float(group["eps"]),
-                            bool(group.get("maximize", False)), num_threads())
+                            bool(group.get("maximize", False)), _threads(rows, param))

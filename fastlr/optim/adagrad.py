@@ -7,6 +7,7 @@ import numpy as np
 
 from fastlr._kernels import _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
+from fastlr.optim import _rows
 
 
 class Adagrad(Optimizer):
@@ -62,6 +63,9 @@ class Adagrad(Optimizer):
         if group["weight_decay"] != 0:
             flags |= _dense.WEIGHT_DECAY
         return flags
+
+    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
+        _rows.adagrad(param, state, rows, values, group, lr, step)
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
         return lr / (1 + (step - 1) * group["lr_decay"]), 0.0

@@ -7,6 +7,7 @@ import numpy as np
 
 from fastlr._kernels import _dense
 from fastlr.optim._base import Optimizer, _is_schedule, check_flag, check_number
+from fastlr.optim import _rows
 
 
 class Adam(Optimizer):
@@ -89,6 +90,9 @@ class Adam(Optimizer):
         if wd != 0:
             flags |= _dense.DECOUPLED if group["decoupled_weight_decay"] else _dense.WEIGHT_DECAY
         return flags
+
+    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
+        _rows.adam(param, state, rows, values, group, lr, step, self._betas(group))
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
         b1, b2 = self._betas(group)

@@ -7,6 +7,7 @@ import numpy as np
 
 from fastlr._kernels import _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
+from fastlr.optim import _rows
 
 
 class RMSprop(Optimizer):
@@ -56,6 +57,9 @@ class RMSprop(Optimizer):
         return (("square_avg", 0.0),
                 ("momentum_buffer", 0.0) if group["momentum"] > 0 else None,
                 ("grad_avg", 0.0) if group["centered"] else None)
+
+    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
+        _rows.rmsprop(param, state, rows, values, group, lr, step)
 
     def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
         hp[0] = lr

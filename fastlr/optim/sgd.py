@@ -7,6 +7,7 @@ import numpy as np
 
 from fastlr._kernels import _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
+from fastlr.optim import _rows
 
 
 class SGD(Optimizer):
@@ -78,6 +79,9 @@ class SGD(Optimizer):
             if group["nesterov"]:
                 flags |= _dense.NESTEROV
         return flags
+
+    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
+        _rows.sgd(param, state, rows, values, group, lr, step, self._value(group, "momentum"))
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
         return (1.0 if step == 1 else 0.0), 0.0

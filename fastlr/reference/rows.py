@@ -72,7 +72,7 @@ def _scalar(param: np.ndarray, x: float):
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float, param: np.ndarray) -> np.ndarray:
     """PyTorch's ``lerp`` with a scalar weight (the formula switches at 0.5)."""
     w = _scalar(param, weight)
-    if weight < 0.5:
+    if abs(w) < 0.5:  # torch tests the weight after the cast to the tensor's dtype
         return start + w * (end - start)
     return end - (end - start) * (_scalar(param, 1.0) - w)
 
