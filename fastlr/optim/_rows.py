@@ -158,3 +158,15 @@ def rowwise_adagrad(param: np.ndarray, state: MutableMapping[str, Any], rows: np
     _k.rowwise_adagrad_rows(param, state["sum"], rows, values, clr,
                             float(group.get("weight_decay", 0.0)), float(group["eps"]),
                             bool(group.get("maximize", False)), _threads(rows, param))
+
+
+def rowwise_adagrad_dense(param: np.ndarray, state: MutableMapping[str, Any],
+                          grad: np.ndarray, group: Mapping[str, Any], lr: float,
+                          step: int) -> None:
+    """Row-wise Adagrad with a dense gradient: every row of ``param`` (axis 0) is updated."""
+    n_rows = param.shape[0]
+    dim = int(np.prod(param.shape[1:], dtype=np.int64))
+    clr = lr / (1.0 + (step - 1) * float(group.get("lr_decay", 0.0)))
+    _k.rowwise_adagrad_dense(param.reshape(n_rows, dim), state["sum"], grad.reshape(n_rows, dim),
+                             clr, float(group.get("weight_decay", 0.0)), float(group["eps"]),
+                             bool(group.get("maximize", False)), threads_for(param.size))
