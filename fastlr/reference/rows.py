@@ -58,10 +58,12 @@ def coalesce_rows(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, 
         return np.empty(0, np.int64), np.empty((0, values.shape[1]), values.dtype)
     order = np.argsort(indices, kind="stable")  # stable: equal ids keep their occurrence order
     sorted_ids = indices[order].astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    # reduceat along axis 0 adds whole rows one after the other: left to right per row id.
-    summed = np.add.reduceat(values[order], starts, axis=0)
-    return sorted_ids[starts], summed
+    is_first = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
+    segment = np.cumsum(is_first) - 1            # output row of each sorted position
+    summed = values[order[is_first]].copy()      # start from the first occurrence
+    # np.add.at applies the later occurrences one at a time, in occurrence order
+    np.add.at(summed, segment[~is_first], values[order[~is_first]])
+    return sorted_ids[is_first], summed
 
 
 def _scalar(param: np.ndarray, x: float):
