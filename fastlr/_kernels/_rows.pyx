@@ -362,39 +362,50 @@ def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
 # Adam / AdamW / AMSGrad
 # --------------------------------------------------------------------------------------
 
+cdef inline void _adam_loop(floating* p, floating* m, floating* v, floating* vmax,
+                            const floating* g, Py_ssize_t n, floating sign, floating w1,
+                            floating one_minus_w1, bint small_w1, floating b2, floating w2,
+                            floating e, floating nss, floating bc2s, floating wd, floating dec,
+                            bint l2, bint shrink, const bint amsgrad) noexcept nogil:
+    # Every load and store is unconditional and the flags select values, so gcc vectorizes
+    # the loop; ``amsgrad`` is a compile-time constant at each call site.
+    cdef Py_ssize_t j
+    cdef floating gj, pj, mj, vj
+    for j in range(n):
+        gj = sign * g[j]
+        pj = p[j]
+        gj = gj + wd * pj if l2 else gj
+        pj = pj * dec if shrink else pj
+        mj = m[j]
+        mj = mj + w1 * (gj - mj) if small_w1 else gj - (gj - mj) * one_minus_w1
+        vj = v[j] * b2 + (w2 * gj) * gj
+        m[j] = mj
+        v[j] = vj
+        if amsgrad:
+            vj = nan_max(vmax[j], vj)
+            vmax[j] = vj
+        p[j] = pj + (nss * mj) / (_sqrt(vj) / bc2s + e)
+
+
 cdef inline void _adam_row(floating* p, floating* m, floating* v, floating* vmax,
                            const floating* g, Py_ssize_t n,
                            double beta1, double beta2, double eps, double neg_step_size,
                            double bias_correction2_sqrt, double weight_decay, double decay,
                            bint decoupled, bint amsgrad, bint maximize) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating gj, vj, denom
     cdef floating w1 = <floating>(1.0 - beta1)
-    cdef floating one_minus_w1 = 1 - w1
-    cdef bint small_w1 = fabs(w1) < 0.5         # on the cast weight, as torch
-    cdef floating b2 = <floating>beta2
-    cdef floating w2 = <floating>(1.0 - beta2)
-    cdef floating e = <floating>eps
-    cdef floating nss = <floating>neg_step_size
-    cdef floating bc2s = <floating>bias_correction2_sqrt
-    cdef floating wd = <floating>weight_decay
-    cdef floating dec = <floating>decay
+    cdef floating sign = -1 if maximize else 1
     cdef bint l2 = weight_decay != 0.0 and not decoupled
     cdef bint shrink = weight_decay != 0.0 and decoupled
-    for j in range(n):
-        gj = -g[j] if maximize else g[j]
-        if shrink:
-            p[j] = p[j] * dec
-        if l2:
-            gj = gj + wd * p[j]
-        m[j] = _lerp(m[j], gj, w1, one_minus_w1, small_w1)
-        vj = v[j] * b2 + (w2 * gj) * gj
-        v[j] = vj
-        if amsgrad:
-            vj = nan_max(vmax[j], vj)
-            vmax[j] = vj
-        denom = _sqrt(vj) / bc2s + e
-        p[j] = p[j] + (nss * m[j]) / denom
+    if amsgrad:
+        _adam_loop(p, m, v, vmax, g, n, sign, w1, 1 - w1, fabs(w1) < 0.5, <floating>beta2,
+                   <floating>(1.0 - beta2), <floating>eps, <floating>neg_step_size,
+                   <floating>bias_correction2_sqrt, <floating>weight_decay, <floating>decay,
+                   l2, shrink, True)
+    else:
+        _adam_loop(p, m, v, vmax, g, n, sign, w1, 1 - w1, fabs(w1) < 0.5, <floating>beta2,
+                   <floating>(1.0 - beta2), <floating>eps, <floating>neg_step_size,
+                   <floating>bias_correction2_sqrt, <floating>weight_decay, <floating>decay,
+                   l2, shrink, False)
 
 
 def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1] exp_avg_sq,
@@ -493,38 +504,58 @@ def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
 # RMSprop
 # --------------------------------------------------------------------------------------
 
+cdef inline void _rmsprop_loop(floating* p, floating* sq, floating* ga, floating* buf,
+                               const floating* g, Py_ssize_t n, floating sign, floating neg_lr,
+                               floating a, floating w, floating one_minus_w, bint small_w,
+                               floating e, floating wd, floating mom, bint use_wd,
+                               const bint centered, const bint use_mom) noexcept nogil:
+    # Unconditional loads/stores, compile-time variants: vectorizable (see _adam_loop).
+    cdef Py_ssize_t j
+    cdef floating gj, pj, sqj, gaj, avg, bj
+    for j in range(n):
+        gj = sign * g[j]
+        pj = p[j]
+        gj = gj + wd * pj if use_wd else gj
+        sqj = sq[j] * a + (w * gj) * gj
+        sq[j] = sqj
+        if centered:
+            gaj = ga[j]
+            gaj = gaj + w * (gj - gaj) if small_w else gj - (gj - gaj) * one_minus_w
+            ga[j] = gaj
+            avg = _sqrt(sqj + (-gaj) * gaj) + e
+        else:
+            avg = _sqrt(sqj) + e
+        if use_mom:
+            bj = buf[j] * mom + gj / avg
+            buf[j] = bj
+            p[j] = pj + neg_lr * bj
+        else:
+            p[j] = pj + (neg_lr * gj) / avg
+
+
 cdef inline void _rmsprop_row(floating* p, floating* sq, floating* ga, floating* buf,
                               const floating* g, Py_ssize_t n,
                               double lr, double alpha, double eps, double weight_decay,
                               double momentum, bint centered, bint maximize) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating gj, avg
-    cdef floating neg_lr = <floating>(-lr)
-    cdef floating a = <floating>alpha
+    cdef floating sign = -1 if maximize else 1
     cdef floating w = <floating>(1.0 - alpha)
-    cdef floating one_minus_w = 1 - w
-    cdef bint small_w = fabs(w) < 0.5
-    cdef floating e = <floating>eps
-    cdef floating wd = <floating>weight_decay
-    cdef floating mom = <floating>momentum
     cdef bint use_wd = weight_decay != 0.0
-    cdef bint use_mom = momentum > 0.0
-    for j in range(n):
-        gj = -g[j] if maximize else g[j]
-        if use_wd:
-            gj = gj + wd * p[j]
-        sq[j] = sq[j] * a + (w * gj) * gj
-        if centered:
-            ga[j] = _lerp(ga[j], gj, w, one_minus_w, small_w)
-            avg = _sqrt(sq[j] + (-ga[j]) * ga[j])
-        else:
-            avg = _sqrt(sq[j])
-        avg = avg + e
-        if use_mom:
-            buf[j] = buf[j] * mom + gj / avg
-            p[j] = p[j] + neg_lr * buf[j]
-        else:
-            p[j] = p[j] + (neg_lr * gj) / avg
+    if centered and momentum > 0.0:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, True, True)
+    elif centered:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, True, False)
+    elif momentum > 0.0:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, False, True)
+    else:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, False, False)
 
 
 def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:, ::1] grad_avg,
