@@ -352,6 +352,9 @@ def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
              bint nesterov=False, bint maximize=False, bint first_step=False, int n_threads=1):
     """SGD on the listed rows of ``param`` (and ``momentum_buffer`` when ``momentum != 0``).
 
+    Exact (a dense step with zero rows elsewhere) without momentum and weight decay; lazy
+    otherwise: untouched rows neither decay nor move with their momentum.
+
     For each touched row, PyTorch's dense rule::
 
         g = -g if maximize;  g = g + weight_decay * p
@@ -443,6 +446,10 @@ def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1]
               int n_threads=1):
     """Adam / AdamW / AMSGrad on the listed rows (lazy: other rows are not read or written).
 
+    A dense step would also decay the moments of untouched rows and move them with their
+    old momentum; this is ``torch.optim.SparseAdam``'s semantics (see ``fastlr.optim._rows``
+    for the eps placement difference).
+
     For each touched row, PyTorch's dense single-tensor rule::
 
         g = -g if maximize
@@ -509,6 +516,9 @@ def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
                  double clr, double weight_decay=0.0, double eps=1e-10, bint maximize=False,
                  int n_threads=1):
     """Adagrad on the listed rows.
+
+    Exact without weight decay (an untouched row gets ``s + 0`` and ``p + 0`` from a dense
+    step, barring ``eps = 0`` with ``s = 0`` or a NaN ``s``); lazy with it.
 
     For each touched row, PyTorch's dense rule (``addcmul`` with value 1 is ``g * g``)::
 
@@ -598,7 +608,7 @@ def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:
                  const floating[:, ::1] values, double lr, double alpha=0.99, double eps=1e-8,
                  double weight_decay=0.0, double momentum=0.0, bint centered=False,
                  bint maximize=False, int n_threads=1):
-    """RMSprop on the listed rows (lazy).
+    """RMSprop on the listed rows (lazy: untouched rows' averages and buffers are not decayed).
 
     For each touched row, PyTorch's dense rule::
 
@@ -674,7 +684,7 @@ def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
                   floating[:, ::1] acc_delta, const int64_t[::1] rows,
                   const floating[:, ::1] values, double lr, double rho=0.9, double eps=1e-6,
                   double weight_decay=0.0, bint maximize=False, int n_threads=1):
-    """Adadelta on the listed rows (lazy).
+    """Adadelta on the listed rows (lazy: untouched rows' running averages are not decayed).
 
     For each touched row, PyTorch's dense rule::
 
@@ -737,6 +747,8 @@ def rowwise_adagrad_rows(floating[:, ::1] param, floating[::1] state_sum,
                          double clr, double weight_decay=0.0, double eps=1e-10,
                          bint maximize=False, int n_threads=1):
     """Row-wise Adagrad on the listed rows; ``state_sum`` has one entry per table row.
+
+    Exact with respect to ``rowwise_adagrad_dense`` without weight decay, lazy with it.
 
     For each touched row ``r`` with gradient row ``g`` (length ``d``)::
 
