@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr._threads import threads_for
 
 #: Elements per work block of the multi-tensor kernels (a multiple of every SIMD width).

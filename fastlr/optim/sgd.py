@@ -5,7 +5,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
 
 
