@@ -129,7 +129,8 @@ def cyclic(t, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="tri
     if mode == "triangular":
         scale = 1.0
     elif mode == "triangular2":
-        scale = 1.0 / 2.0 ** cycle.astype(np.float64)
+        with np.errstate(over="ignore"):  # 2**cycle -> inf -> scale 0 after ~1000 cycles
+            scale = 1.0 / 2.0 ** cycle.astype(np.float64)
     else:
         scale = gamma ** t.astype(np.float64)
     return base_lr + (max_lr - base_lr) * h * scale

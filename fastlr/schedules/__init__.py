@@ -24,7 +24,7 @@ Examples
 >>> s(0), s(100), s(1100)
 (0.001, 0.1, 0.0)
 >>> s(np.arange(0, 1200, 300)).round(6)
-array([0.001   , 0.08117 , 0.030154, 0.      ])
+array([0.001   , 0.090451, 0.05    , 0.009549])
 """
 
 from fastlr.schedules._base import Schedule

@@ -241,9 +241,9 @@ def linear(lr: float, start_factor: float, end_factor: float, total_iters: int) 
     Examples
     --------
     >>> from fastlr.schedules import linear
-    >>> s = linear(0.1, start_factor=0.5, end_factor=1.0, total_iters=4)
+    >>> s = linear(1.0, start_factor=0.5, end_factor=1.0, total_iters=4)
     >>> [s(t) for t in range(6)]
-    [0.05, 0.0625, 0.075, 0.0875, 0.1, 0.1]
+    [0.5, 0.625, 0.75, 0.875, 1.0, 1.0]
     """
     return _Linear("linear", {
         "lr": check_real("lr", lr, lo=0.0),
@@ -507,8 +507,8 @@ def one_cycle(max_lr: float, total_steps: int, pct_start: float = 0.3,
     >>> from fastlr.schedules import one_cycle
     >>> s = one_cycle(1.0, total_steps=11, pct_start=0.5, anneal_strategy="linear",
     ...               div_factor=10.0, final_div_factor=10.0)
-    >>> [round(s(t), 4) for t in (0, 2, 4.5 and 4, 10, 11, 10**12)]
-    [0.1, 0.5091, 0.9182, 0.01, 0.01, 0.01]
+    >>> [round(s(t), 4) for t in (0, 2, 4, 5, 10, 11, 10**12)]
+    [0.1, 0.5, 0.9, 0.91, 0.01, 0.01, 0.01]
     """
     if not isinstance(three_phase, (bool, np.bool_)):
         raise TypeError(f"three_phase must be a bool, got {type(three_phase).__name__}")
@@ -805,8 +805,9 @@ def warmup(schedule: Schedule, warmup_steps: int, start_factor: float) -> Schedu
         w(t) = \begin{cases} B\,\big(f_0 + (1 - f_0)\,t/W\big) & t < W \\ s(t - W) & t \ge W
                \end{cases}
 
-    Bit-identical to ``join([linear(s(0), f0, 1.0, W), s], [W])``, i.e. the PyTorch idiom
-    ``SequentialLR([LinearLR(start_factor=f0, total_iters=W), sched], milestones=[W])``.  The
+    Convention: the PyTorch idiom
+    ``SequentialLR([LinearLR(start_factor=f0, total_iters=W), sched], milestones=[W])``;
+    bit-identical to ``join([linear(s(0), f0, 1.0, W), s], [W])``.  The
     warmup is a *prefix* (timm ``warmup_prefix=True``, Keras ``CosineDecay(warmup_steps=...)``):
     the total length is ``W`` plus the schedule's span, not part of it as in optax's
     ``warmup_cosine_decay_schedule`` or Hugging Face's ``num_training_steps``.
