@@ -110,10 +110,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.schedule in FACTORIES:
             scheds = [_from_options(args.schedule, extra)]
+            labels = None
         else:
             if extra:
                 raise ValueError(f"unexpected arguments {extra} after an expression")
-            scheds = [parse_expression(e) for e in args.schedule.split(";") if e.strip()]
+            labels = [e.strip() for e in args.schedule.split(";") if e.strip()]
+            scheds = [parse_expression(e) for e in labels]
         for s in scheds:
             if not isinstance(s, _schedules.Schedule):
                 raise ValueError(f"{s!r} is not a schedule")
@@ -132,7 +134,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--steps must be >= 1")
     output = args.output or f"{scheds[0].name}.png"
     try:
-        ax = _schedules.plot(scheds, steps)
+        ax = _schedules.plot(scheds, steps, labels=labels)
     except ImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
