@@ -97,8 +97,8 @@ class RowwiseAdagrad(Optimizer):
     def _state_shape(self, p: np.ndarray) -> tuple[int, ...]:
         return (p.shape[0],)
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
-        return 0
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        return 0, ()  # no dense multi-tensor kernel (see _apply_bucket)
 
     def step(self, grads: Sequence[Any]) -> None:
         """Update every parameter in place; see :meth:`fastlr.optim.Optimizer.step`."""
@@ -117,11 +117,13 @@ class RowwiseAdagrad(Optimizer):
         spec = self._state_spec(group)
         if (not b.ready or spec != b.spec) and self._prepare_state(b, spec, active):
             self._refresh_owned()
-        b.steps[active] += 1
+        steps = b.steps.copy()
+        steps[active] += 1
+        b.set_steps(steps)
         converted = {j: (r, v) for j, r, v in rows}
         for j in active:
             i = int(b.index[j])
-            p, state, step = b.params[j], self.state[i], int(b.steps[j])
+            p, state, step = b.params[j], self.state[i], int(steps[j])
             r, v = converted.get(j, (None, None))
             if r is not None:
                 self._row_step(i, p, state, r, v, group, lr, step)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
 from fastlr.optim import _rows
 
@@ -65,12 +64,9 @@ class SGD(Optimizer):
             return (None, None, None)
         return (("momentum_buffer", 0.0), None, None)
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
-        mom = self._value(group, "momentum")
-        hp[0] = lr
-        hp[1] = mom
-        hp[2] = group["dampening"]
-        hp[3] = group["weight_decay"]
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        hp = (lr, float(self._value(group, "momentum")), float(group["dampening"]),
+              float(group["weight_decay"]))
         flags = _dense.MAXIMIZE if group["maximize"] else 0
         if group["weight_decay"] != 0:
             flags |= _dense.WEIGHT_DECAY
@@ -78,7 +74,7 @@ class SGD(Optimizer):
             flags |= _dense.MOMENTUM
             if group["nesterov"]:
                 flags |= _dense.NESTEROV
-        return flags
+        return flags, hp
 
     def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
         _rows.sgd(param, state, rows, values, group, lr, step, self._value(group, "momentum"))
