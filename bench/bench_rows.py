@@ -18,6 +18,9 @@ untimed setup.
   ``torch.optim.Adagrad`` / ``torch.optim.SGD`` with a sparse COO gradient when torch is
   importable (torch's time includes wrapping the arrays as a sparse tensor, as fastlr's includes
   building the ``RowGrad``).
+* On a machine whose cores are busy with other processes, libgomp's default spin-waiting makes
+  every 2-thread parallel region stall for tens of milliseconds (measured: ~48 ms per Adam
+  step instead of ~1 ms); run with ``OMP_WAIT_POLICY=passive`` there, or compare 1 thread.
 * groups ``adam scaling``: the *same* batches against tables of 1e3, 1e5 and 1e7 rows: ranks drawn
   from a Zipf over 1,000 items and spread evenly over the table (``row = rank * n_rows //
   1000``), so every table sees the same number of unique rows and duplicates.  The 1e7-row table
