@@ -9,7 +9,9 @@ Run (about 10 minutes; see bench/README.md)::
 Every pytest-benchmark group is one case, named ``<optimizer>-<dtype>-<size>-t<threads>``, and
 holds every implementation timed on it in the same run, so ratios come from one run:
 
-``fastlr``                 the public API, a whole ``opt.step([g])`` (Python layer included)
+``fastlr``                 the public API, a whole ``opt.step([g])`` (Python layer included),
+                           with the kernel build ``fastlr._simd`` picks (AVX2 here)
+``fastlr-portable``        the same with the portable (SSE2) kernel build (Adam, float32)
 ``numpy-naive``            :mod:`fastlr.reference`: readable NumPy that allocates temporaries
 ``numpy-inplace``          Adam in place with one preallocated temporary (no allocation per step)
 ``numpy-inplace-blocked``  the same over L2-sized chunks, the chunks spread over the group's
@@ -18,6 +20,7 @@ holds every implementation timed on it in the same run, so ratios come from one 
                            ``torch.set_num_threads`` matched (Adam groups, when torch imports)
 ``probe``                  :func:`fastlr._kernels._bandwidth.probe` with the optimizer's access
                            pattern: the memory-bound ceiling for that pattern, size and threads
+                           (built at the SIMD level of the ``fastlr`` row)
 
 Each benchmark records in ``extra_info`` the bytes an optimizer step must move (every stream
 read once, every state/param stream written once), so ``report.py`` derives GB/s and the
@@ -35,14 +38,23 @@ import numpy as np
 import pytest
 
 import fastlr
-from fastlr.reference import optim as reference
-from fastlr._kernels import _bandwidth
+import fastlr._simd
+import fastlr.optim._base
+from fastlr._kernels import _bandwidth, _dense
 from fastlr._threads import threads_for
+from fastlr.reference import optim as reference
 
 try:
     import torch
 except ImportError:  # torch is optional: its rows are skipped
     torch = None
+
+#: the probe built like the dense kernels fastlr runs (AVX2 when fastlr._simd picked it)
+SIMD = fastlr._simd.simd_level()
+if SIMD == "avx2":
+    from fastlr._kernels import _bandwidth_avx2 as _probe_module
+else:
+    _probe_module = _bandwidth
 
 # ----------------------------------------------------------------------------- the grid
 
@@ -93,7 +105,7 @@ class Case:
 def _impls(opt: str, size: str) -> list[str]:
     impls = ["probe", "fastlr"]
     if opt == "adam":
-        impls += ["torch-fused", "numpy-inplace-blocked", "numpy-inplace"]
+        impls += ["fastlr-portable", "torch-fused", "numpy-inplace-blocked", "numpy-inplace"]
     if SIZES[size] <= NAIVE_MAX:
         impls.append("numpy-naive")
     return impls
@@ -106,7 +118,8 @@ def _cases() -> list[Case]:
             sizes = list(SIZES) if opt == "adam" else (["1e7"] if dtype == "float32" else [])
             for size in sizes:
                 for t in THREADS:
-                    cases += [Case(opt, dtype, size, t, impl) for impl in _impls(opt, size)]
+                    cases += [Case(opt, dtype, size, t, impl) for impl in _impls(opt, size)
+                              if impl != "fastlr-portable" or dtype == "float32"]
     for t in THREADS:
         cases += [Case("adam", "float32", "200x1e4", t, impl)
                   for impl in ("probe-1x2e6", "fastlr-1x2e6", "torch-fused-1x2e6",
@@ -226,6 +239,7 @@ def _run(benchmark, case: Case, fn: Callable[[], object], n_elements: int, n_ten
     benchmark.extra_info.update(
         impl=case.impl, optimizer=case.opt, dtype=case.dtype, size=case.size,
         threads=case.threads, n_elements=n_elements, n_tensors=n_tensors,
+        simd="portable" if case.impl == "fastlr-portable" else SIMD,
         reads=n_ro + n_rw, writes=n_rw,
         bytes=(n_ro + 2 * n_rw) * n_elements * itemsize,
     )
@@ -240,6 +254,7 @@ def _run(benchmark, case: Case, fn: Callable[[], object], n_elements: int, n_ten
 def threads_restored():
     yield
     fastlr.set_num_threads(None)
+    fastlr.optim._base._dense = fastlr._simd.dense
     if torch is not None:
         torch.set_num_threads(_TORCH_DEFAULT_THREADS)
 
@@ -258,7 +273,7 @@ def _probe_fn(pattern: tuple[int, int], dtype: str, n: int, threads: int, g: np.
     n_ro, n_rw = pattern
     arrays = [g] + [np.zeros(n, dtype) for _ in range(n_rw)]
     nt = threads_for(n)  # the dense kernels' threading policy, after set_num_threads(threads)
-    return lambda: _bandwidth.probe(n_ro, n_rw, arrays, nt)
+    return lambda: _probe_module.probe(n_ro, n_rw, arrays, nt)
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c.id)
@@ -293,7 +308,9 @@ def test_dense(benchmark, case: Case, threads_restored):
     closer = None
     if case.impl == "probe":
         fn = _probe_fn(pattern, case.dtype, n, case.threads, g)
-    elif case.impl == "fastlr":
+    elif case.impl in ("fastlr", "fastlr-portable"):
+        if case.impl == "fastlr-portable":  # restored by the threads_restored fixture
+            fastlr.optim._base._dense = _dense
         opt = fast_cls([p], **kwargs)
         fn = lambda: opt.step([g])  # noqa: E731
     elif case.impl == "numpy-naive":
@@ -335,10 +352,11 @@ def test_inplace_adam_matches_reference(dtype, block, threads):
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
-def test_probe_writes_every_stream():
+@pytest.mark.parametrize("module", [_bandwidth, _probe_module])
+def test_probe_writes_every_stream(module):
     """The probe really reads and writes each stream (checked, not timed)."""
     x = [np.ones(40_000) for _ in range(4)]
-    assert _bandwidth.probe(1, 3, x, 2, 0.5) == 7 * 40_000 * 8
+    assert module.probe(1, 3, x, 2, 0.5) == 7 * 40_000 * 8
     for y in x[1:]:
         np.testing.assert_array_equal(y, 3.0)
     np.testing.assert_array_equal(x[0], 1.0)

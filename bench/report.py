@@ -163,12 +163,26 @@ def targets(groups: dict[str, list[Row]]) -> Targets:
     return t
 
 
+def simd_comparison(groups: dict[str, list[Row]]) -> str:
+    """The run-time AVX2 build against the portable build, Adam float32 (not a target)."""
+    out = ["| case | portable ns/elem | AVX2 ns/elem | AVX2 speed-up |", "|---|---:|---:|---:|"]
+    for name in groups:
+        f, p = find(groups, name, "fastlr"), find(groups, name, "fastlr-portable")
+        if f and p:
+            out.append(f"| `{name}` | {p.ns_per_element:.3f} | {f.ns_per_element:.3f} | "
+                       f"{p.ns_per_element / f.ns_per_element:.2f}× |")
+    return "\n".join(out)
+
+
 def machine_line(data: dict) -> str:
     m = data.get("machine_info", {})
     cpu = m.get("cpu", {})
+    simd = {b["extra_info"].get("simd") for b in data["benchmarks"]
+            if b["extra_info"].get("impl") == "fastlr"}
     parts = [cpu.get("brand_raw", m.get("processor", "?")),
              f"{cpu.get('count', '?')} CPUs",
-             f"python {m.get('python_version', '?')}"]
+             f"python {m.get('python_version', '?')}",
+             f"fastlr kernels: {', '.join(sorted(s for s in simd if s)) or '?'}"]
     c = data.get("commit_info", {})
     if c.get("id"):
         parts.append(f"commit {c['id'][:10]}{' (dirty)' if c.get('dirty') else ''}")
@@ -177,8 +191,8 @@ def machine_line(data: dict) -> str:
 
 def adam_scaling(groups: dict[str, list[Row]]) -> str:
     """ns/element of Adam across sizes, the compact view of the size grid."""
-    impls = ["probe", "fastlr", "torch-fused", "numpy-inplace-blocked", "numpy-inplace",
-             "numpy-naive"]
+    impls = ["probe", "fastlr", "fastlr-portable", "torch-fused", "numpy-inplace-blocked",
+             "numpy-inplace", "numpy-naive"]
     out = ["| case | " + " | ".join(impls) + " | fastlr of ceiling |",
            "|---|" + "---:|" * (len(impls) + 1)]
     for name in groups:
@@ -209,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     print("## Groups\n")
     for name, rows in groups.items():
         print(group_table(name, rows) + "\n")
+    print("## AVX2 (chosen at run time) vs portable build, Adam float32\n")
+    print(simd_comparison(groups) + "\n")
     t = targets(groups)
     print("## Targets (float32, medians, this run)\n")
     print("\n".join(t.lines))
