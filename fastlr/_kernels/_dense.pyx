@@ -53,22 +53,22 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef void _sgd(floating* p, const floating* g, floating* buf, Py_ssize_t n,
-               const double* hp, const double* pt, int flags) noexcept nogil:
+cdef inline void _sgd_loop(floating* p, const floating* g, floating* buf, Py_ssize_t n,
+                           const double* hp, const double* pt, int flags,
+                           const bint use_mom) noexcept nogil:
     # hp = (lr, momentum, dampening, weight_decay); pt[0] = 1.0 on the buffer's first step
     cdef floating neg_lr = <floating>(-hp[0])
     cdef floating mom = <floating>hp[1]
     cdef floating omd = <floating>(1.0 - hp[2])
     cdef floating wd = <floating>hp[3]
-    cdef bint maximize = flags & F_MAXIMIZE, use_wd = flags & F_WD
-    cdef bint use_mom = flags & F_MOMENTUM, nesterov = flags & F_NESTEROV
+    cdef floating sign = -1 if flags & F_MAXIMIZE else 1
+    cdef bint use_wd = flags & F_WD, nesterov = flags & F_NESTEROV
     cdef bint first = pt[0] != 0.0
     cdef floating gi, b
     cdef Py_ssize_t i
     for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        if use_wd:
-            gi = gi + wd * p[i]
+        gi = sign * g[i]
+        gi = gi + wd * p[i] if use_wd else gi
         if use_mom:
             b = gi if first else buf[i] * mom + omd * gi
             buf[i] = b
@@ -76,8 +76,17 @@ cdef void _sgd(floating* p, const floating* g, floating* buf, Py_ssize_t n,
         p[i] = p[i] + neg_lr * gi
 
 
-cdef void _adam(floating* p, const floating* g, floating* m, floating* v, floating* vmax,
-                Py_ssize_t n, const double* hp, const double* pt, int flags) noexcept nogil:
+cdef void _sgd(floating* p, const floating* g, floating* buf, Py_ssize_t n,
+               const double* hp, const double* pt, int flags) noexcept nogil:
+    if flags & F_MOMENTUM:
+        _sgd_loop(p, g, buf, n, hp, pt, flags, True)
+    else:
+        _sgd_loop(p, g, buf, n, hp, pt, flags, False)
+
+
+cdef inline void _adam_loop(floating* p, const floating* g, floating* m, floating* v,
+                            floating* vmax, Py_ssize_t n, const double* hp, const double* pt,
+                            int flags, const bint amsgrad) noexcept nogil:
     # hp = (beta1, beta2, eps, weight_decay, 1 - lr * weight_decay); pt = (step_size, sqrt(bc2))
     cdef floating w = <floating>(1.0 - hp[0])        # lerp weight, as torch casts it
     cdef floating w_rest = 1 - w
@@ -89,17 +98,15 @@ cdef void _adam(floating* p, const floating* g, floating* m, floating* v, floati
     cdef floating decay = <floating>hp[4]
     cdef floating neg_step = <floating>(-pt[0])
     cdef floating bc2_sqrt = <floating>pt[1]
-    cdef bint maximize = flags & F_MAXIMIZE, use_wd = flags & F_WD
-    cdef bint decoupled = flags & F_DECOUPLED, amsgrad = flags & F_AMSGRAD
+    cdef floating sign = -1 if flags & F_MAXIMIZE else 1
+    cdef bint use_wd = flags & F_WD, decoupled = flags & F_DECOUPLED
     cdef floating gi, pi, mi, vi, den
     cdef Py_ssize_t i
     for i in range(n):
-        gi = -g[i] if maximize else g[i]
+        gi = sign * g[i]
         pi = p[i]
-        if use_wd:
-            gi = gi + wd * pi
-        if decoupled:
-            pi = pi * decay
+        gi = gi + wd * pi if use_wd else gi
+        pi = pi * decay if decoupled else pi
         mi = m[i]
         mi = mi + w * (gi - mi) if small_w else gi - (gi - mi) * w_rest
         vi = v[i] * b2 + omb2 * gi * gi
@@ -112,8 +119,18 @@ cdef void _adam(floating* p, const floating* g, floating* m, floating* v, floati
         p[i] = pi + neg_step * mi / den
 
 
-cdef void _rmsprop(floating* p, const floating* g, floating* sq, floating* buf, floating* gavg,
-                   Py_ssize_t n, const double* hp, int flags) noexcept nogil:
+cdef void _adam(floating* p, const floating* g, floating* m, floating* v, floating* vmax,
+                Py_ssize_t n, const double* hp, const double* pt, int flags) noexcept nogil:
+    # amsgrad touches a fourth buffer: a separate loop keeps both loops branch-free
+    if flags & F_AMSGRAD:
+        _adam_loop(p, g, m, v, vmax, n, hp, pt, flags, True)
+    else:
+        _adam_loop(p, g, m, v, vmax, n, hp, pt, flags, False)
+
+
+cdef inline void _rmsprop_loop(floating* p, const floating* g, floating* sq, floating* buf,
+                               floating* gavg, Py_ssize_t n, const double* hp, int flags,
+                               const bint centered, const bint use_mom) noexcept nogil:
     # hp = (lr, alpha, eps, weight_decay, momentum)
     cdef floating neg_lr = <floating>(-hp[0])
     cdef floating alpha = <floating>hp[1]
@@ -123,14 +140,13 @@ cdef void _rmsprop(floating* p, const floating* g, floating* sq, floating* buf, 
     cdef floating eps = <floating>hp[2]
     cdef floating wd = <floating>hp[3]
     cdef floating mom = <floating>hp[4]
-    cdef bint maximize = flags & F_MAXIMIZE, use_wd = flags & F_WD
-    cdef bint centered = flags & F_CENTERED, use_mom = flags & F_MOMENTUM
+    cdef floating sign = -1 if flags & F_MAXIMIZE else 1
+    cdef bint use_wd = flags & F_WD
     cdef floating gi, vi, ga, avg, b
     cdef Py_ssize_t i
     for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        if use_wd:
-            gi = gi + wd * p[i]
+        gi = sign * g[i]
+        gi = gi + wd * p[i] if use_wd else gi
         vi = sq[i] * alpha + w * gi * gi
         sq[i] = vi
         if centered:
@@ -148,19 +164,33 @@ cdef void _rmsprop(floating* p, const floating* g, floating* sq, floating* buf, 
             p[i] = p[i] + neg_lr * gi / avg
 
 
+cdef void _rmsprop(floating* p, const floating* g, floating* sq, floating* buf, floating* gavg,
+                   Py_ssize_t n, const double* hp, int flags) noexcept nogil:
+    # one branch-free loop per combination of the optional state buffers
+    cdef bint centered = flags & F_CENTERED, use_mom = flags & F_MOMENTUM
+    if centered and use_mom:
+        _rmsprop_loop(p, g, sq, buf, gavg, n, hp, flags, True, True)
+    elif centered:
+        _rmsprop_loop(p, g, sq, buf, gavg, n, hp, flags, True, False)
+    elif use_mom:
+        _rmsprop_loop(p, g, sq, buf, gavg, n, hp, flags, False, True)
+    else:
+        _rmsprop_loop(p, g, sq, buf, gavg, n, hp, flags, False, False)
+
+
 cdef void _adagrad(floating* p, const floating* g, floating* acc, Py_ssize_t n,
                    const double* hp, const double* pt, int flags) noexcept nogil:
     # hp = (eps, weight_decay); pt[0] = lr / (1 + (step - 1) * lr_decay)
     cdef floating eps = <floating>hp[0]
     cdef floating wd = <floating>hp[1]
     cdef floating neg_clr = <floating>(-pt[0])
-    cdef bint maximize = flags & F_MAXIMIZE, use_wd = flags & F_WD
+    cdef floating sign = -1 if flags & F_MAXIMIZE else 1
+    cdef bint use_wd = flags & F_WD
     cdef floating gi, s
     cdef Py_ssize_t i
     for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        if use_wd:
-            gi = gi + wd * p[i]
+        gi = sign * g[i]
+        gi = gi + wd * p[i] if use_wd else gi
         s = acc[i] + gi * gi
         acc[i] = s
         p[i] = p[i] + neg_clr * gi / (_sqrt(s) + eps)
@@ -174,13 +204,13 @@ cdef void _adadelta(floating* p, const floating* g, floating* sq, floating* acc,
     cdef floating omr = <floating>(1.0 - hp[1])
     cdef floating eps = <floating>hp[2]
     cdef floating wd = <floating>hp[3]
-    cdef bint maximize = flags & F_MAXIMIZE, use_wd = flags & F_WD
+    cdef floating sign = -1 if flags & F_MAXIMIZE else 1
+    cdef bint use_wd = flags & F_WD
     cdef floating gi, vi, delta, ai
     cdef Py_ssize_t i
     for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        if use_wd:
-            gi = gi + wd * p[i]
+        gi = sign * g[i]
+        gi = gi + wd * p[i] if use_wd else gi
         vi = sq[i] * rho + omr * gi * gi
         sq[i] = vi
         ai = acc[i]
@@ -215,51 +245,75 @@ cdef void _block(floating* tag, int kind, const int64_t* row, Py_ssize_t lo, Py_
 
 
 cdef void _run(floating* tag, int kind, const int64_t* ptrs, const int64_t* blocks,
-               Py_ssize_t n_blocks, const double* pt, const double* hp, int flags,
-               int n_threads) noexcept nogil:
+               Py_ssize_t n_blocks, const double* pt, Py_ssize_t pt_stride, const double* hp,
+               int flags, int n_threads) noexcept nogil:
     cdef Py_ssize_t b, t
     if n_threads <= 1:
         for b in range(n_blocks):
             t = blocks[3 * b]
             _block(tag, kind, ptrs + 5 * t, blocks[3 * b + 1],
-                   blocks[3 * b + 2] - blocks[3 * b + 1], hp, pt + 2 * t, flags)
+                   blocks[3 * b + 2] - blocks[3 * b + 1], hp, pt + pt_stride * t, flags)
     else:
         for b in prange(n_blocks, schedule="static", num_threads=n_threads):
             t = blocks[3 * b]
             _block(tag, kind, ptrs + 5 * t, blocks[3 * b + 1],
-                   blocks[3 * b + 2] - blocks[3 * b + 1], hp, pt + 2 * t, flags)
+                   blocks[3 * b + 2] - blocks[3 * b + 1], hp, pt + pt_stride * t, flags)
+
+
+cdef inline bint _is_table(cnp.ndarray a, int typenum, Py_ssize_t cols) noexcept:
+    return (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_NDIM(a) == 2
+            and cnp.PyArray_DIM(a, 1) == cols and cnp.PyArray_IS_C_CONTIGUOUS(a))
 
 
 def dense_step(int kind, bint is_double,
-               const int64_t[:, ::1] ptrs,      # IN: (n_tensors, 5) addresses, 0 = absent
-               const int64_t[:, ::1] blocks,    # IN: (n_blocks, 3) = (tensor, lo, hi)
-               const double[:, ::1] per_tensor, # IN: (n_tensors, 2) per-step scalars
-               const double[::1] hp,            # IN: hyper-parameters of the kind
-               int flags, int n_threads):
+               cnp.ndarray ptrs,         # IN: int64 (n_tensors, 5) addresses, 0 = absent
+               cnp.ndarray blocks,       # IN: int64 (n_blocks, 3) = (tensor, lo, hi)
+               cnp.ndarray per_tensor,   # IN: float64 (n_tensors, 2) scalars, or None
+               tuple hp,                 # IN: up to 8 hyper-parameters of the kind
+               int flags, int n_threads,
+               double scalar0=0.0, double scalar1=0.0):
     """Apply one optimizer step to every block; params and state are updated in place.
 
-    The caller guarantees valid, non-overlapping, correctly sized buffers (the Python layer
-    validates them); this entry point only checks the table shapes.
+    Per-tensor scalars come from ``per_tensor[t]``, or, when it is ``None``, are
+    ``(scalar0, scalar1)`` for every tensor.  The caller (the Python layer) guarantees valid,
+    non-overlapping, correctly sized buffers; this entry point checks only the tables' layout.
     """
-    if ptrs.shape[1] != 5 or blocks.shape[1] != 3 or per_tensor.shape[1] != 2:
-        raise ValueError("dense_step: malformed pointer, block or scalar table")
-    if per_tensor.shape[0] != ptrs.shape[0] or hp.shape[0] < 5:
-        raise ValueError("dense_step: per-tensor scalars or hyper-parameters have the wrong size")
-    if blocks.shape[0] == 0:
+    cdef double hpbuf[8]
+    cdef double uniform[2]
+    cdef const double* pt = uniform
+    cdef Py_ssize_t pt_stride = 0, j, n_blocks
+    if not (_is_table(ptrs, cnp.NPY_INT64, 5) and _is_table(blocks, cnp.NPY_INT64, 3)):
+        raise ValueError("dense_step: malformed pointer or block table")
+    if len(hp) > 8:
+        raise ValueError("dense_step: at most 8 hyper-parameters")
+    for j in range(8):
+        hpbuf[j] = hp[j] if j < len(hp) else 0.0
+    uniform[0] = scalar0
+    uniform[1] = scalar1
+    if per_tensor is not None:
+        if not (_is_table(per_tensor, cnp.NPY_DOUBLE, 2)
+                and cnp.PyArray_DIM(per_tensor, 0) == cnp.PyArray_DIM(ptrs, 0)):
+            raise ValueError("dense_step: malformed per-tensor scalar table")
+        pt = <const double*>cnp.PyArray_DATA(per_tensor)
+        pt_stride = 2
+    n_blocks = cnp.PyArray_DIM(blocks, 0)
+    if n_blocks == 0:
         return
+    cdef const int64_t* ptab = <const int64_t*>cnp.PyArray_DATA(ptrs)
+    cdef const int64_t* btab = <const int64_t*>cnp.PyArray_DATA(blocks)
     with nogil:
         if is_double:
-            _run(<double*>NULL, kind, &ptrs[0, 0], &blocks[0, 0], blocks.shape[0],
-                 &per_tensor[0, 0], &hp[0], flags, n_threads)
+            _run(<double*>NULL, kind, ptab, btab, n_blocks, pt, pt_stride, hpbuf, flags,
+                 n_threads)
         else:
-            _run(<float*>NULL, kind, &ptrs[0, 0], &blocks[0, 0], blocks.shape[0],
-                 &per_tensor[0, 0], &hp[0], flags, n_threads)
+            _run(<float*>NULL, kind, ptab, btab, n_blocks, pt, pt_stride, hpbuf, flags,
+                 n_threads)
 
 
-def gather_grads(list grads, const int64_t[::1] index, list params,
-                 int64_t[:, ::1] ptrs,           # OUT: column 1 gets each gradient's address
-                 uint8_t[::1] kind,              # OUT: 0 None, 1 dense (address set), 2 other
-                 const int64_t[::1] owned_lo, const int64_t[::1] owned_hi):
+def gather_grads(list grads, list index, list params,
+                 cnp.ndarray ptrs,               # OUT: column 1 gets each gradient's address
+                 cnp.ndarray kind,               # OUT: uint8, 0 None, 1 dense, 2 other
+                 cnp.ndarray owned_lo, cnp.ndarray owned_hi):
     """Validate this step's dense gradients for one bucket and record their addresses.
 
     ``grads[index[j]]`` belongs to ``params[j]``.  A C-contiguous, aligned, native-byte-order
@@ -268,21 +322,34 @@ def gather_grads(list grads, const int64_t[::1] index, list params,
     ``owned_lo/owned_hi`` are the sorted, disjoint byte ranges of every parameter and state
     buffer: a gradient overlapping one of them is rejected.  Returns ``(n_none, n_other)``.
     """
-    cdef Py_ssize_t j, d, k, n = index.shape[0], lo_i, hi_i, mid
+    cdef Py_ssize_t j, d, k, n = len(index), lo_i, hi_i, mid
     cdef cnp.ndarray g, p
     cdef object obj
     cdef int64_t start, stop
     cdef Py_ssize_t n_none = 0, n_other = 0
+    if not (_is_table(ptrs, cnp.NPY_INT64, 5) and cnp.PyArray_DIM(ptrs, 0) == n
+            and cnp.PyArray_TYPE(kind) == cnp.NPY_UINT8 and cnp.PyArray_SIZE(kind) == n
+            and cnp.PyArray_IS_C_CONTIGUOUS(kind) and len(params) == n
+            and cnp.PyArray_TYPE(owned_lo) == cnp.NPY_INT64
+            and cnp.PyArray_TYPE(owned_hi) == cnp.NPY_INT64
+            and cnp.PyArray_SIZE(owned_lo) == cnp.PyArray_SIZE(owned_hi)
+            and cnp.PyArray_IS_C_CONTIGUOUS(owned_lo) and cnp.PyArray_IS_C_CONTIGUOUS(owned_hi)):
+        raise ValueError("gather_grads: malformed tables")
+    cdef int64_t* ptab = <int64_t*>cnp.PyArray_DATA(ptrs)
+    cdef uint8_t* ktab = <uint8_t*>cnp.PyArray_DATA(kind)
+    cdef const int64_t* olo = <const int64_t*>cnp.PyArray_DATA(owned_lo)
+    cdef const int64_t* ohi = <const int64_t*>cnp.PyArray_DATA(owned_hi)
+    cdef Py_ssize_t n_owned = cnp.PyArray_SIZE(owned_lo)
     for j in range(n):
         k = index[j]
         obj = grads[k]
         if obj is None:
-            kind[j] = 0
-            ptrs[j, 1] = 0
+            ktab[j] = 0
+            ptab[5 * j + 1] = 0
             n_none += 1
             continue
         if not cnp.PyArray_Check(obj):
-            kind[j] = 2
+            ktab[j] = 2
             n_other += 1
             continue
         g = <cnp.ndarray>obj
@@ -302,25 +369,25 @@ def gather_grads(list grads, const int64_t[::1] index, list params,
                     f"grads[{k}] has shape {obj.shape}, but its parameter has shape {params[j].shape}"
                 )
         if not (cnp.PyArray_IS_C_CONTIGUOUS(g) and cnp.PyArray_ISALIGNED(g)):
-            kind[j] = 2
+            ktab[j] = 2
             n_other += 1
             continue
         start = <int64_t><intptr_t>cnp.PyArray_DATA(g)
         stop = start + cnp.PyArray_NBYTES(g)
-        if stop > start and owned_lo.shape[0] > 0:
+        if stop > start and n_owned > 0:
             # last owned range starting before `stop`; ranges are disjoint and sorted
-            lo_i, hi_i = 0, owned_lo.shape[0]
+            lo_i, hi_i = 0, n_owned
             while lo_i < hi_i:
                 mid = (lo_i + hi_i) // 2
-                if owned_lo[mid] < stop:
+                if olo[mid] < stop:
                     lo_i = mid + 1
                 else:
                     hi_i = mid
-            if lo_i > 0 and owned_hi[lo_i - 1] > start:
+            if lo_i > 0 and ohi[lo_i - 1] > start:
                 raise ValueError(
                     f"grads[{k}] shares memory with a parameter or optimizer state buffer; "
                     "pass a separate gradient array"
                 )
-        ptrs[j, 1] = start
-        kind[j] = 1
+        ptab[5 * j + 1] = start
+        ktab[j] = 1
     return n_none, n_other

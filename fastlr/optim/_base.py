@@ -16,7 +16,8 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
+from fastlr.schedules._plateau import effective_lr
 from fastlr._threads import threads_for
 
 #: Elements per work block of the multi-tensor kernels (a multiple of every SIMD width).
@@ -87,13 +88,55 @@ def _make_blocks(sizes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.stack([tensor, lo, hi], axis=1), dtype=np.int64)
 
 
+class ParamGroup(dict):
+    """A param group: a plain dict of hyper-parameters that notes when it is edited.
+
+    Edits between steps are allowed (as in PyTorch); the optimizer validates an edited group
+    again before its next step instead of re-checking every group on every step.
+    """
+
+    edited = True
+
+    def __setitem__(self, key, value):
+        self.edited = True
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.edited = True
+        super().__delitem__(key)
+
+    def update(self, *args, **kwargs):
+        self.edited = True
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        self.edited = True
+        return super().setdefault(key, default)
+
+    def pop(self, *args):
+        self.edited = True
+        return super().pop(*args)
+
+    def popitem(self):
+        self.edited = True
+        return super().popitem()
+
+    def clear(self):
+        self.edited = True
+        super().clear()
+
+    def __ior__(self, other):
+        self.edited = True
+        return super().__ior__(other)
+
+
 class _Bucket:
     """The tensors of one param group with one dtype, and their prepared tables."""
 
     def __init__(self, group_index: int, index: list[int], params: list[np.ndarray]):
         n = len(params)
         self.group_index = group_index
-        self.index = np.asarray(index, dtype=np.int64)
+        self.index = list(index)
         self.params = params
         self.is_double = params[0].dtype == np.float64
         self.sizes = np.array([p.size for p in params], dtype=np.int64)
@@ -102,11 +145,27 @@ class _Bucket:
         self.ptrs = np.zeros((n, 5), dtype=np.int64)
         self.ptrs[:, 0] = [_extent(p)[0] for p in params]
         self.kind = np.zeros(n, dtype=np.uint8)
-        self.steps = np.zeros(n, dtype=np.int64)
         self.per_tensor = np.zeros((n, 2), dtype=np.float64)
-        self.hp = np.zeros(8, dtype=np.float64)
+        # Step counts: one int while every tensor has stepped together, else an array.
+        self.uniform_step: int | None = 0
+        self._steps = np.zeros(n, dtype=np.int64)
         self.spec: tuple | None = None       # state layout the buffers were made for
         self.ready = False                   # every tensor has state buffers for `spec`
+
+    @property
+    def steps(self) -> np.ndarray:
+        """Per-tensor step counts (a fresh array when they are uniform)."""
+        if self.uniform_step is not None:
+            return np.full(len(self.params), self.uniform_step, dtype=np.int64)
+        return self._steps
+
+    def set_steps(self, steps: np.ndarray) -> None:
+        steps = np.asarray(steps, dtype=np.int64)
+        if steps.size and (steps == steps[0]).all():
+            self.uniform_step = int(steps[0])
+        else:
+            self.uniform_step = None
+            self._steps = steps.copy()
 
 
 class Optimizer:
@@ -128,6 +187,7 @@ class Optimizer:
         self.step_count = 0
         self._params: list[np.ndarray] = []
         self._buckets: list[_Bucket] = []
+        self._group_params: list[list] = []
         self._owned_lo = np.zeros(0, dtype=np.int64)
         self._owned_hi = np.zeros(0, dtype=np.int64)
         if isinstance(params, np.ndarray):
@@ -146,7 +206,7 @@ class Optimizer:
         """Add a group of parameters with its own hyper-parameters (defaults fill the rest)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
-        group = dict(param_group)
+        group = ParamGroup(param_group)
         params = group.get("params")
         if isinstance(params, np.ndarray):
             params = [params]
@@ -169,9 +229,11 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._check_group(group)
+        group.edited = False
         self._check_overlap(self._params + params)
         self._params.extend(params)
         self.param_groups.append(group)
+        self._group_params.append(group["params"])
         gi = len(self.param_groups) - 1
         for dtype in _FLOAT_DTYPES:
             sel = [i for i, p in enumerate(params) if p.dtype == dtype]
@@ -239,13 +301,7 @@ class Optimizer:
         return v
 
     def _lr(self, group: dict[str, Any]) -> float:
-        lr = group["lr"]
-        lr = lr if type(lr) is float else (
-            float(lr(self.step_count)) if _is_schedule(lr) else float(lr))
-        scale = group.get("lr_scale", 1.0)
-        if scale != 1.0:
-            lr = max(lr * scale, min(lr, group.get("lr_min", 0.0)))
-        return lr
+        return effective_lr(group, self.step_count)
 
     # ------------------------------------------------------------------ the step
     def step(self, grads: Sequence[Any]) -> None:
@@ -263,6 +319,13 @@ class Optimizer:
             raise ValueError(f"expected {len(self._params)} gradients (one per parameter, None "
                              f"to skip), got {len(grads)}")
         # Phase 1: validate everything, write nothing the user owns.
+        for gi, group in enumerate(self.param_groups):
+            if group.edited:                      # hyper-parameters changed between steps
+                if group.get("params") is not self._group_params[gi]:
+                    raise ValueError("the params of a param group cannot be replaced; "
+                                     "use add_param_group to add parameters")
+                self._check_group(group)
+                group.edited = False
         plans = []
         for b in self._buckets:
             extra: list = []
@@ -301,50 +364,37 @@ class Optimizer:
         group = self.param_groups[b.group_index]
         lr = self._lr(group)
         spec = self._state_spec(group)
-        flags = self._hyper(group, lr, b.hp)
-        n = len(b.params)
-        if n_none == 0 and not any(r is not None for _, r, _ in rows):
-            if not b.ready or spec != b.spec:
-                if self._prepare_state(b, spec, None):
-                    self._refresh_owned()
-            b.steps += 1
-            self._fill_scalars(group, lr, b, None)
-            _dense.dense_step(self._kind, b.is_double, b.ptrs, b.blocks, b.per_tensor, b.hp,
-                              flags, threads_for(b.n_elements))
+        flags, hp = self._hyper(group, lr)
+        if n_none == 0 and b.uniform_step is not None and all(r is None for _, r, _ in rows):
+            # Fast path: every tensor steps together; one compiled call for the bucket.
+            if (not b.ready or spec != b.spec) and self._prepare_state(b, spec, None):
+                self._refresh_owned()
+            b.uniform_step += 1
+            s0, s1 = self._step_scalars(group, lr, b.uniform_step)
+            _dense.dense_step(self._kind, b.is_double, b.ptrs, b.blocks, None, hp, flags,
+                              threads_for(b.n_elements), s0, s1)
             return
         active = np.flatnonzero(b.kind != 0)
         if active.size == 0:
             return
         if (not b.ready or spec != b.spec) and self._prepare_state(b, spec, active):
             self._refresh_owned()
-        b.steps[active] += 1
-        self._fill_scalars(group, lr, b, active)
+        steps = b.steps.copy()
+        steps[active] += 1
+        b.set_steps(steps)
+        for j in active:
+            b.per_tensor[j] = self._step_scalars(group, lr, int(steps[j]))
         dense = np.flatnonzero(b.kind == 1)
         if dense.size:
             sizes = b.sizes[dense]
             _dense.dense_step(self._kind, b.is_double, np.ascontiguousarray(b.ptrs[dense]),
                               _make_blocks(sizes), np.ascontiguousarray(b.per_tensor[dense]),
-                              b.hp, flags, threads_for(int(sizes.sum())))
+                              hp, flags, threads_for(int(sizes.sum())))
         for j, r, v in rows:
             if r is None:
                 continue
-            i = int(b.index[j])
-            self._row_step(i, b.params[j], self.state[i], r, v, group, lr, int(b.steps[j]))
-
-    def _fill_scalars(self, group: dict, lr: float, b: _Bucket, active: np.ndarray | None) -> None:
-        steps = b.steps if active is None else b.steps[active]
-        first = int(steps[0])
-        if (steps == first).all():
-            a, c = self._step_scalars(group, lr, first)
-            if active is None:
-                b.per_tensor[:, 0] = a
-                b.per_tensor[:, 1] = c
-            else:
-                b.per_tensor[active, 0] = a
-                b.per_tensor[active, 1] = c
-            return
-        for j in (range(len(b.params)) if active is None else active):
-            b.per_tensor[j] = self._step_scalars(group, lr, int(b.steps[j]))
+            i = b.index[j]
+            self._row_step(i, b.params[j], self.state[i], r, v, group, lr, int(steps[j]))
 
     # ------------------------------------------------------------------ subclass hooks
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -354,8 +404,8 @@ class Optimizer:
         """Three entries (state name, initial value) or None: pointer-table columns 2..4."""
         raise NotImplementedError
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
-        """Fill ``hp`` for the kernel and return its flags."""
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        """The kernel's flags and hyper-parameters for this step."""
         raise NotImplementedError
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
@@ -447,14 +497,15 @@ class Optimizer:
             new_steps[i] = int(step)
         step_count = int(state_dict.get("step_count", max(new_steps.values(), default=0)))
         # Everything checked: commit.
-        for g, ng in zip(self.param_groups, new_groups):
+        for gi, (g, ng) in enumerate(zip(self.param_groups, new_groups)):
             g.clear()
             g.update(ng)
+            g.edited = False
         self.state = {i: {k: np.array(v, copy=True, order="C") for k, v in st.items()}
                       for i, st in new_state.items()}
         for b in self._buckets:
             b.spec = None
-            b.steps[:] = [new_steps.get(int(i), 0) for i in b.index]
+            b.set_steps(np.array([new_steps.get(int(i), 0) for i in b.index], dtype=np.int64))
             b.ptrs[:, 2:] = 0
             spec = self._state_spec(self.param_groups[b.group_index])
             for j, i in enumerate(b.index):

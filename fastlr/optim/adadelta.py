@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
 
 
@@ -50,12 +49,9 @@ class Adadelta(Optimizer):
     def _state_spec(self, group: dict[str, Any]) -> tuple:
         return (("square_avg", 0.0), ("acc_delta", 0.0), None)
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
-        hp[0] = lr
-        hp[1] = group["rho"]
-        hp[2] = group["eps"]
-        hp[3] = group["weight_decay"]
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        hp = (lr, float(group["rho"]), float(group["eps"]), float(group["weight_decay"]))
         flags = _dense.MAXIMIZE if group["maximize"] else 0
         if group["weight_decay"] != 0:
             flags |= _dense.WEIGHT_DECAY
-        return flags
+        return flags, hp

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
 
 
@@ -55,13 +54,12 @@ class Adagrad(Optimizer):
     def _state_spec(self, group: dict[str, Any]) -> tuple:
         return (("sum", float(group["initial_accumulator_value"])), None, None)
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
-        hp[0] = group["eps"]
-        hp[1] = group["weight_decay"]
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        hp = (float(group["eps"]), float(group["weight_decay"]))
         flags = _dense.MAXIMIZE if group["maximize"] else 0
         if group["weight_decay"] != 0:
             flags |= _dense.WEIGHT_DECAY
-        return flags
+        return flags, hp
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
         return lr / (1 + (step - 1) * group["lr_decay"]), 0.0

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, _is_schedule, check_flag, check_number
 
 
@@ -75,20 +74,16 @@ class Adam(Optimizer):
             b1 = float(b1(self.step_count)) if _is_schedule(b1) else float(b1)
         return b1, float(b2)
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
         b1, b2 = self._betas(group)
         wd = group["weight_decay"]
-        hp[0] = b1
-        hp[1] = b2
-        hp[2] = group["eps"]
-        hp[3] = wd
-        hp[4] = 1 - lr * wd
+        hp = (b1, b2, float(group["eps"]), float(wd), 1 - lr * wd)
         flags = _dense.MAXIMIZE if group["maximize"] else 0
         if group["amsgrad"]:
             flags |= _dense.AMSGRAD
         if wd != 0:
             flags |= _dense.DECOUPLED if group["decoupled_weight_decay"] else _dense.WEIGHT_DECAY
-        return flags
+        return flags, hp
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
         b1, b2 = self._betas(group)

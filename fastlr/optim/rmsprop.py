@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
 
 
@@ -57,12 +56,9 @@ class RMSprop(Optimizer):
                 ("momentum_buffer", 0.0) if group["momentum"] > 0 else None,
                 ("grad_avg", 0.0) if group["centered"] else None)
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
-        hp[0] = lr
-        hp[1] = group["alpha"]
-        hp[2] = group["eps"]
-        hp[3] = group["weight_decay"]
-        hp[4] = group["momentum"]
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        hp = (lr, float(group["alpha"]), float(group["eps"]), float(group["weight_decay"]),
+              float(group["momentum"]))
         flags = _dense.MAXIMIZE if group["maximize"] else 0
         if group["weight_decay"] != 0:
             flags |= _dense.WEIGHT_DECAY
@@ -70,4 +66,4 @@ class RMSprop(Optimizer):
             flags |= _dense.MOMENTUM
         if group["centered"]:
             flags |= _dense.CENTERED
-        return flags
+        return flags, hp

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 
-from fastlr._kernels import _dense
+from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
 
 
@@ -64,12 +63,9 @@ class SGD(Optimizer):
             return (None, None, None)
         return (("momentum_buffer", 0.0), None, None)
 
-    def _hyper(self, group: dict[str, Any], lr: float, hp: np.ndarray) -> int:
-        mom = self._value(group, "momentum")
-        hp[0] = lr
-        hp[1] = mom
-        hp[2] = group["dampening"]
-        hp[3] = group["weight_decay"]
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        hp = (lr, float(self._value(group, "momentum")), float(group["dampening"]),
+              float(group["weight_decay"]))
         flags = _dense.MAXIMIZE if group["maximize"] else 0
         if group["weight_decay"] != 0:
             flags |= _dense.WEIGHT_DECAY
@@ -77,7 +73,7 @@ class SGD(Optimizer):
             flags |= _dense.MOMENTUM
             if group["nesterov"]:
                 flags |= _dense.NESTEROV
-        return flags
+        return flags, hp
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
         return (1.0 if step == 1 else 0.0), 0.0
