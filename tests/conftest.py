@@ -117,9 +117,11 @@ def _restore_threads():
 
 
 def pytest_report_header(config):
+    """Say which fastlr is under test (CI tests the installed package, not the source tree)."""
+    from fastlr._simd import simd_level
     where = os.path.dirname(fastlr.__file__)
-    return [f"fastlr {fastlr.__version__} from {where} "
-            f"(openmp={fastlr.openmp_enabled()}, threads={fastlr.get_num_threads()})"]
+    return [f"fastlr {fastlr.__version__} from {where} (openmp={fastlr.openmp_enabled()}, "
+            f"threads={fastlr.get_num_threads()}, simd={simd_level()})"]
 
 
 # ---------------------------------------------------------------------------------- helpers
