@@ -102,6 +102,20 @@ assert LARGE > PARALLEL_MIN_ELEMENTS and LARGE > 2 * BLOCK_ELEMENTS and LARGE % 
 SMALL_SHAPES = [(0,), (1,), (37,), (3, 5, 7), (2, 0, 3)]
 
 
+# ---------------------------------------------------------------------------------- hypothesis
+try:
+    from hypothesis import HealthCheck, settings
+
+    # "fastlr" (default): quick enough for CI; HYPOTHESIS_PROFILE=thorough for a long bug hunt.
+    settings.register_profile("fastlr", max_examples=40, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("thorough", max_examples=2000, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fastlr"))
+except ImportError:  # the property tests skip themselves
+    pass
+
+
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture
 def rng() -> np.random.Generator:
