@@ -323,7 +323,6 @@ def test_memmap_grads_are_accepted_and_never_written(name, kwargs, dtype, mode, 
         return [m[t] for m in maps]
 
     run_against_reference(name, kwargs, params, rng, grads_fn=grads_fn, steps=steps)
-    del maps
     for path, data in files:  # the files on disk are untouched
         assert_bitwise(np.fromfile(path, dtype=dtype).reshape(data.shape), data, "file")
 
