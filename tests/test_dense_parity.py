@@ -241,14 +241,8 @@ def test_editing_other_hyper_parameters_between_steps(name, kwargs, key, values,
     run_against_reference(name, kwargs, params, rng, edit=edit, steps=40)
 
 
-MOMENTUM_SWITCH_BUG = pytest.mark.xfail(
-    strict=True, reason="BUG: fastlr.SGD zero-initializes the momentum buffer when momentum is "
-    "switched on after step 1, so the first momentum step uses (1 - dampening) * g instead of g "
-    "(torch.optim.SGD and fastlr.reference clone the gradient)")
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("dampening", [0.0, pytest.param(0.3, marks=MOMENTUM_SWITCH_BUG)])
+@pytest.mark.parametrize("dampening", [0.0, 0.3])
 def test_switching_sgd_momentum_on_later(dampening, dtype, rng):
     """PyTorch creates the momentum buffer from the gradient at the first step *with*
     momentum, also when momentum was 0 for the earlier steps."""
@@ -373,13 +367,6 @@ NUMPY_SCALAR_HYPER = [
     ("Adagrad", dict(lr=np.float64(0.1), lr_decay=np.int64(1), initial_accumulator_value=1)),
     ("Adadelta", dict(lr=2, rho=np.float32(0.5), weight_decay=0)),
 ]
-REFERENCE_LIST_BETAS_BUG = pytest.mark.xfail(
-    strict=True, reason="BUG in fastlr.reference (not the kernels): betas given as a *list* of "
-    "NumPy float64 scalars are left as NumPy scalars by reference._python_scalars (it converts "
-    "tuples only), so under NEP 50 the float32 reference computes its step in float64; "
-    "fastlr.Adam turns betas into a tuple of floats")
-
-
 def _as_python(kwargs):
     return {k: (tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else
                 v if isinstance(v, bool) else float(v)) for k, v in kwargs.items()}
@@ -402,9 +389,7 @@ def test_integer_and_numpy_scalar_hyper_parameters(name, kwargs, dtype, rng):
 
 
 @pytest.mark.parametrize("name, kwargs, dtype", [
-    pytest.param(name, kwargs, dtype, id=f"{name}-{dt}",
-                 marks=REFERENCE_LIST_BETAS_BUG if dt == "f32" and name == "Adam-list-betas"
-                 else ())
+    pytest.param(name, kwargs, dtype, id=f"{name}-{dt}")
     for name, kwargs in NUMPY_SCALAR_HYPER for dtype, dt in ((np.float32, "f32"),
                                                              (np.float64, "f64"))])
 def test_numpy_scalar_hyper_parameters_match_reference(name, kwargs, dtype, rng):

@@ -106,14 +106,7 @@ def test_npz_round_trip_resumes_bit_for_bit(name, kwargs, dtype, rng):
     resume_check(name, kwargs, dtype, rng, via_npz)
 
 
-STATELESS_SGD_BUG = pytest.mark.xfail(
-    strict=True, reason="BUG (minor): load_state_dict drops the step-only entries "
-    "{i: {'step': n}} of a buffer-less SGD, so state_dict() right after loading differs from "
-    "the dict loaded (the entries come back at the next step; training is unaffected)")
-TABLE_LOAD = [pytest.param(*p.values, id=p.id,
-                           marks=STATELESS_SGD_BUG if p.values[0] == "SGD"
-                           and not p.values[1].get("momentum") else ())
-              for p in TABLE]
+TABLE_LOAD = TABLE
 
 
 @pytest.mark.parametrize("name, kwargs", TABLE_LOAD)

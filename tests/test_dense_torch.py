@@ -121,9 +121,7 @@ def test_editing_lr_between_steps_matches_torch(name, kwargs, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("dampening", [0.0, pytest.param(0.3, marks=pytest.mark.xfail(
-    strict=True, reason="BUG: fastlr.SGD zero-initializes a momentum buffer switched on after "
-    "step 1; torch clones the gradient (differs when dampening != 0)"))])
+@pytest.mark.parametrize("dampening", [0.0, 0.3])
 def test_switching_sgd_momentum_on_later_matches_torch(dampening, dtype, rng):
     params = random_params(rng, [(13,)], dtype)
 

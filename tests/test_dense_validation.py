@@ -355,9 +355,6 @@ def test_unsupported_gradient_object_for_a_2d_parameter(bad, rng):
     assert_rejected("Adam", dict(lr=1e-2), rng, _replace(2, bad), TypeError)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): for a 1-D parameter an unsupported "
-                   "gradient object (list, str, ...) raises ValueError('a row gradient needs a "
-                   "2-D parameter') instead of TypeError")
 @pytest.mark.parametrize("bad", UNSUPPORTED, ids=["list", "str", "float", "dict", "object"])
 def test_unsupported_gradient_object_for_a_1d_parameter(bad, rng):
     assert_rejected("Adam", dict(lr=1e-2), rng, _replace(3, bad), TypeError)

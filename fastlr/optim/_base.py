@@ -150,6 +150,7 @@ class _Bucket:
         self.uniform_step: int | None = 0
         self._steps = np.zeros(n, dtype=np.int64)
         self.spec: tuple | None = None       # state layout the buffers were made for
+        self.fresh = np.zeros(n, dtype=bool)   # a state buffer was created for this step
         self.ready = False                   # every tensor has state buffers for `spec`
 
     @property
@@ -273,6 +274,7 @@ class Optimizer:
                 shape = self._state_shape(p)
                 buf = np.full(shape, init, p.dtype) if init else np.zeros(shape, p.dtype)
                 st[name] = buf
+                b.fresh[j] = True
             b.ptrs[j, 2 + col] = _extent(buf)[0]
 
     def _prepare_state(self, b: _Bucket, spec: tuple, which: np.ndarray | None) -> bool:
@@ -346,6 +348,14 @@ class Optimizer:
         for j in np.flatnonzero(b.kind == 2):
             k = int(b.index[j])
             g, p = grads[k], b.params[j]
+            if isinstance(g, np.generic):        # a NumPy scalar: a 0-d array
+                if g.dtype != p.dtype:
+                    raise TypeError(f"grads[{k}] has dtype {g.dtype}, but its parameter has "
+                                    f"dtype {p.dtype}")
+                if p.shape != ():
+                    raise ValueError(f"grads[{k}] has shape (), but its parameter has shape "
+                                     f"{p.shape}")
+                g = np.asarray(g)
             if isinstance(g, np.ndarray):        # right dtype and shape, just not contiguous
                 g = np.ascontiguousarray(g)
                 rows.append((j, None, g))          # keeps the copy alive for this step
@@ -366,14 +376,19 @@ class Optimizer:
         lr = self._lr(group)
         spec = self._state_spec(group)
         flags, hp = self._hyper(group, lr)
-        if n_none == 0 and b.uniform_step is not None and all(r is None for _, r, _ in rows):
-            # Fast path: every tensor steps together; one compiled call for the bucket.
-            if (not b.ready or spec != b.spec) and self._prepare_state(b, spec, None):
+        fast = n_none == 0 and b.uniform_step is not None and all(r is None for _, r, _ in rows)
+        if fast and (not b.ready or spec != b.spec):
+            if self._prepare_state(b, spec, None):
                 self._refresh_owned()
+            fast = not b.fresh.any() or b.fresh.all()
+        if fast:
+            # Every tensor steps together: one compiled call for the bucket.
             b.uniform_step += 1
-            s0, s1 = self._step_scalars(group, lr, b.uniform_step)
+            s0, s1 = self._step_scalars(group, lr, b.uniform_step, bool(b.fresh[0]))
             _dense.dense_step(self._kind, b.is_double, b.ptrs, b.blocks, None, hp, flags,
                               threads_for(b.n_elements), s0, s1)
+            if b.fresh[0]:
+                b.fresh[:] = False
             return
         active = np.flatnonzero(b.kind != 0)
         if active.size == 0:
@@ -384,7 +399,7 @@ class Optimizer:
         steps[active] += 1
         b.set_steps(steps)
         for j in active:
-            b.per_tensor[j] = self._step_scalars(group, lr, int(steps[j]))
+            b.per_tensor[j] = self._step_scalars(group, lr, int(steps[j]), bool(b.fresh[j]))
         dense = np.flatnonzero(b.kind == 1)
         if dense.size:
             sizes = b.sizes[dense]
@@ -395,7 +410,9 @@ class Optimizer:
             if r is None:
                 continue
             i = b.index[j]
+            self._fresh = bool(b.fresh[j])
             self._row_step(i, b.params[j], self.state[i], r, v, group, lr, int(steps[j]))
+        b.fresh[:] = False
 
     # ------------------------------------------------------------------ subclass hooks
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -409,8 +426,11 @@ class Optimizer:
         """The kernel's flags and hyper-parameters for this step."""
         raise NotImplementedError
 
-    def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
-        """Per-tensor scalars for a tensor at ``step`` (after the increment)."""
+    def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
+                      fresh: bool) -> tuple[float, float]:
+        """Per-tensor scalars for a tensor at ``step`` (after the increment); ``fresh``: its
+        state buffers were created for this step (``self._fresh`` tells ``_row_step`` the same).
+        """
         return 0.0, 0.0
 
     def _state_shape(self, p: np.ndarray) -> tuple[int, ...]:
@@ -489,6 +509,7 @@ class Optimizer:
                 raise ValueError(f"state of parameter {sid} has buffers {sorted(arrays)}, "
                                  f"{type(self).__name__} expects {sorted(names)}")
             p = self._params[i]
+            new_state.setdefault(i, {})
             for k, v in arrays.items():
                 v = np.asarray(v)
                 if v.shape != self._state_shape(p) or v.dtype != p.dtype:
@@ -513,6 +534,7 @@ class Optimizer:
             b.spec = None
             b.set_steps(np.array([new_steps.get(int(i), 0) for i in b.index], dtype=np.int64))
             b.ptrs[:, 2:] = 0
+            b.fresh[:] = False          # loaded buffers are not new; missing ones will be
             spec = self._state_spec(self.param_groups[b.group_index])
             for j, i in enumerate(b.index):
                 if int(i) in self.state:

@@ -195,17 +195,16 @@ def as_rows(grad: Any, param: np.ndarray,
     ValueError
         Wrong shapes, a parameter that is not 2-D, C-contiguous and writable.
     """
+    if not (isinstance(grad, RowGrad) or _is_scipy_sparse(grad)):
+        raise TypeError(
+            f"a gradient must be None, a numpy.ndarray, a fastlr.RowGrad or a scipy.sparse "
+            f"matrix, got {type(grad).__name__}"
+        )
     _check_param(param)
     n_rows, dim = param.shape
-    if isinstance(grad, RowGrad):
-        idx, vals = grad.indices, grad.values
-    elif _is_scipy_sparse(grad):
+    if _is_scipy_sparse(grad):
         return _sparse_matrix_rows(grad, param)
-    else:
-        raise TypeError(
-            f"row gradient must be a fastlr.RowGrad or a scipy.sparse matrix, "
-            f"got {type(grad).__name__}"
-        )
+    idx, vals = grad.indices, grad.values
     if vals.dtype != param.dtype:
         raise TypeError(
             f"RowGrad values have dtype {vals.dtype}, the parameter has dtype {param.dtype} "

@@ -46,7 +46,7 @@ def _threads(rows: np.ndarray, param: np.ndarray) -> int:
 
 def sgd(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
         values: np.ndarray, group: Mapping[str, Any], lr: float, step: int,
-        momentum: float | None = None) -> None:
+        momentum: float | None = None, first: bool | None = None) -> None:
     """SGD on the touched rows.
 
     Exact without momentum and weight decay: ``p[r] = p[r] + (-lr) * g[r]`` on the listed rows
@@ -56,14 +56,16 @@ def sgd(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
     untouched row neither decays nor coasts on its momentum.  A row touched for the first time
     after step 1 starts from a zero buffer: ``b = (1 - dampening) * g``.
 
-    ``momentum`` is this step's value when the group holds a schedule.
+    ``momentum`` is this step's value when the group holds a schedule; ``first`` says the
+    momentum buffer was created for this step (default: ``step == 1``).
     """
     momentum = float(group.get("momentum", 0.0) if momentum is None else momentum)
+    first = step == 1 if first is None else first
     buf = state.get("momentum_buffer") if momentum != 0.0 else None
     _k.sgd_rows(param, param if buf is None else buf, rows, values, float(lr),
                 float(group.get("weight_decay", 0.0)), momentum,
                 float(group.get("dampening", 0.0)), bool(group.get("nesterov", False)),
-                bool(group.get("maximize", False)), step == 1, _threads(rows, param))
+                bool(group.get("maximize", False)), first, _threads(rows, param))
 
 
 def adam(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,

@@ -65,5 +65,6 @@ class Adagrad(Optimizer):
     def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
         _rows.adagrad(param, state, rows, values, group, lr, step)
 
-    def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
+    def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
+                      fresh: bool) -> tuple[float, float]:
         return lr / (1 + (step - 1) * group["lr_decay"]), 0.0

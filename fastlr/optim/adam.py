@@ -89,7 +89,8 @@ class Adam(Optimizer):
     def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
         _rows.adam(param, state, rows, values, group, lr, step, self._betas(group))
 
-    def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
+    def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
+                      fresh: bool) -> tuple[float, float]:
         b1, b2 = self._betas(group)
         bias_correction1 = 1 - b1 ** step
         bias_correction2 = 1 - b2 ** step

@@ -77,7 +77,10 @@ class SGD(Optimizer):
         return flags, hp
 
     def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
-        _rows.sgd(param, state, rows, values, group, lr, step, self._value(group, "momentum"))
+        _rows.sgd(param, state, rows, values, group, lr, step, self._value(group, "momentum"),
+                  first=self._fresh)
 
-    def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
-        return (1.0 if step == 1 else 0.0), 0.0
+    def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
+                      fresh: bool) -> tuple[float, float]:
+        # PyTorch starts the momentum buffer as a copy of the gradient when it has none yet
+        return (1.0 if fresh else 0.0), 0.0
