@@ -307,6 +307,17 @@ def movielens_100k(path: Optional[PathLike] = None, *, cache: Optional[PathLike]
 
 # ----------------------------------------------------------------------------------------------- synthetic
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values by one sort (faster than ``np.unique``'s hashing path for large int arrays)."""
+    out = np.sort(values)
+    if len(out) < 2:
+        return out
+    keep = np.empty(len(out), dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
+
+
 def _powerlaw_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     """Zipf-like weights ``rank ** -exponent`` in a random order, normalised to sum 1."""
     w = np.arange(1, n + 1, dtype=np.float64) ** -exponent
@@ -414,24 +425,28 @@ def synthetic(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 10
     topic_cdf = sorted_topic + (within - starts[sorted_topic]) / totals[sorted_topic]
 
     keys = np.empty(0, dtype=np.int64)
-    for _ in range(64):  # rounds of "draw, de-duplicate"; each round needs far fewer draws than the last
+    new_share = 1.0  # share of the last round's draws that were new pairs: sizes the next round
+    for _ in range(64):  # rounds of "draw, de-duplicate"
         missing = n_interactions - len(keys)
         if missing <= 0:
             break
-        draw = int(missing * 1.1) + 16
+        draw = int(missing / max(new_share, 0.02) * 1.05) + 16
         parts = []
         for start in range(0, draw, chunk_size):
             u, i = _draw_interactions(min(chunk_size, draw - start), rng, user_cdf, theta_cdf,
                                       topic_cdf, topic_items, pop_cdf, noise)
             parts.append(u.astype(np.int64) * n_items + i)
-        new = np.unique(np.concatenate(parts))
-        merged = np.union1d(keys, new) if len(keys) else new
-        if len(merged) > n_interactions:
-            # keep the old pairs and a random subset of the new ones, so the count is exact
-            fresh = np.setdiff1d(new, keys, assume_unique=True)
-            take = rng.choice(len(fresh), size=n_interactions - len(keys), replace=False)
-            merged = np.union1d(keys, fresh[take])
-        keys = merged
+        fresh = sorted_unique(np.concatenate(parts))
+        del parts
+        if len(keys):
+            # keep only pairs not drawn before (keys is sorted: one binary search per fresh key)
+            pos = np.minimum(np.searchsorted(keys, fresh), len(keys) - 1)
+            fresh = fresh[keys[pos] != fresh]
+        new_share = max(len(fresh), 1) / draw
+        if len(fresh) > missing:
+            # keep a random subset of the new pairs, so the count is exact
+            fresh = np.sort(fresh[rng.choice(len(fresh), size=missing, replace=False)])
+        keys = np.sort(np.concatenate((keys, fresh))) if len(keys) else fresh
     else:  # pragma: no cover - only with adversarial knobs (e.g. tiny catalogues and extreme skew)
         raise RuntimeError("synthetic: could not reach n_interactions distinct pairs; lower the skew")
     # keys are sorted by (user, item); shuffle so that row order carries no information

@@ -1,7 +1,6 @@
 """Per-user temporal train / validation / test split for implicit feedback.
 
-For every user, interactions are ordered by timestamp (ties broken by a seeded random key, so the split does
-not depend on the file's row order). The latest ``test_fraction`` of them (rounded down, at least one when
+For every user, interactions are ordered by timestamp (ties broken by a seeded random order). The latest ``test_fraction`` of them (rounded down, at least one when
 the user has at least ``min_user_interactions``) form the test set; the latest ``val_fraction`` of the rest
 form the validation set used for plateau scheduling and early stopping; everything earlier is training data.
 Users with fewer than ``min_user_interactions`` interactions keep all of them in training (they still get
@@ -83,9 +82,14 @@ def temporal_split(data: Interactions, test_fraction: float = 0.2, val_fraction:
         raise ValueError(f"min_user_interactions must be >= 2, got {min_user_interactions}")
     rng = np.random.default_rng(seed)
     n = len(data)
-    tiebreak = rng.random(n)
-    # order by user, then time, then the random tie-break (lexsort: last key is primary)
-    order = np.lexsort((tiebreak, data.timestamp, data.user))
+    # order by user, then time, then a random tie-break: a random permutation stably sorted by time
+    # gives every row a distinct time rank, and one sort of user * n + rank finishes the job
+    shuffle = rng.permutation(n)
+    by_time = shuffle[np.argsort(data.timestamp[shuffle], kind="stable")]
+    time_rank = np.empty(n, dtype=np.int64)
+    time_rank[by_time] = np.arange(n)
+    order = np.argsort(data.user.astype(np.int64) * n + time_rank)
+    del by_time, time_rank, shuffle
     counts = np.bincount(data.user, minlength=data.n_users)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     user_sorted = data.user[order]

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from .data import sorted_unique
 from .metrics import evaluate, popularity_scores
 from .model import MatrixFactorization
 from .progress import Progress
@@ -210,7 +211,7 @@ class PositiveSet:
             self.keys = None
         else:
             self.table = None
-            self.keys = np.unique(keys)
+            self.keys = sorted_unique(keys)
 
     def __len__(self) -> int:
         return int(self.table.sum()) if self.table is not None else len(self.keys)
