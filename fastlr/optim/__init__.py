@@ -1,0 +1,9 @@
+"""fastlr's optimizers: PyTorch's names, defaults and update rules, on NumPy arrays."""
+from fastlr.optim._base import Optimizer
+from fastlr.optim.adadelta import Adadelta
+from fastlr.optim.adagrad import Adagrad
+from fastlr.optim.adam import Adam, AdamW
+from fastlr.optim.rmsprop import RMSprop
+from fastlr.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]
