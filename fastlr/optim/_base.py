@@ -87,6 +87,48 @@ def _make_blocks(sizes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.stack([tensor, lo, hi], axis=1), dtype=np.int64)
 
 
+class ParamGroup(dict):
+    """A param group: a plain dict of hyper-parameters that notes when it is edited.
+
+    Edits between steps are allowed (as in PyTorch); the optimizer validates an edited group
+    again before its next step instead of re-checking every group on every step.
+    """
+
+    edited = True
+
+    def __setitem__(self, key, value):
+        self.edited = True
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.edited = True
+        super().__delitem__(key)
+
+    def update(self, *args, **kwargs):
+        self.edited = True
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        self.edited = True
+        return super().setdefault(key, default)
+
+    def pop(self, *args):
+        self.edited = True
+        return super().pop(*args)
+
+    def popitem(self):
+        self.edited = True
+        return super().popitem()
+
+    def clear(self):
+        self.edited = True
+        super().clear()
+
+    def __ior__(self, other):
+        self.edited = True
+        return super().__ior__(other)
+
+
 class _Bucket:
     """The tensors of one param group with one dtype, and their prepared tables."""
 
@@ -144,6 +186,7 @@ class Optimizer:
         self.step_count = 0
         self._params: list[np.ndarray] = []
         self._buckets: list[_Bucket] = []
+        self._group_params: list[list] = []
         self._owned_lo = np.zeros(0, dtype=np.int64)
         self._owned_hi = np.zeros(0, dtype=np.int64)
         if isinstance(params, np.ndarray):
@@ -162,7 +205,7 @@ class Optimizer:
         """Add a group of parameters with its own hyper-parameters (defaults fill the rest)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
-        group = dict(param_group)
+        group = ParamGroup(param_group)
         params = group.get("params")
         if isinstance(params, np.ndarray):
             params = [params]
@@ -185,9 +228,11 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._check_group(group)
+        group.edited = False
         self._check_overlap(self._params + params)
         self._params.extend(params)
         self.param_groups.append(group)
+        self._group_params.append(group["params"])
         gi = len(self.param_groups) - 1
         for dtype in _FLOAT_DTYPES:
             sel = [i for i, p in enumerate(params) if p.dtype == dtype]
@@ -279,6 +324,13 @@ class Optimizer:
             raise ValueError(f"expected {len(self._params)} gradients (one per parameter, None "
                              f"to skip), got {len(grads)}")
         # Phase 1: validate everything, write nothing the user owns.
+        for gi, group in enumerate(self.param_groups):
+            if group.edited:                      # hyper-parameters changed between steps
+                if group.get("params") is not self._group_params[gi]:
+                    raise ValueError("the params of a param group cannot be replaced; "
+                                     "use add_param_group to add parameters")
+                self._check_group(group)
+                group.edited = False
         plans = []
         for b in self._buckets:
             extra: list = []
@@ -450,9 +502,10 @@ class Optimizer:
             new_steps[i] = int(step)
         step_count = int(state_dict.get("step_count", max(new_steps.values(), default=0)))
         # Everything checked: commit.
-        for g, ng in zip(self.param_groups, new_groups):
+        for gi, (g, ng) in enumerate(zip(self.param_groups, new_groups)):
             g.clear()
             g.update(ng)
+            g.edited = False
         self.state = {i: {k: np.array(v, copy=True, order="C") for k, v in st.items()}
                       for i, st in new_state.items()}
         for b in self._buckets:

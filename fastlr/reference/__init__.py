@@ -1,1 +1,4 @@
 """Pure-NumPy twins of every fastlr kernel: the test oracle and the benchmark baseline."""
+from fastlr.reference.optim import SGD, Adadelta, Adagrad, Adam, AdamW, RMSprop
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]

@@ -1,0 +1,53 @@
+"""The portable and the AVX2 builds of the dense kernels give bit-identical results."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+import fastlr
+import fastlr.optim._base as base
+from fastlr._kernels import _dense as portable
+
+CONFIGS = [
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True, betas=(0.3, 0.9), maximize=True)),
+    ("AdamW", dict(lr=0.01, amsgrad=True)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, alpha=0.3)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1)),
+    ("Adadelta", dict(lr=1.0, rho=0.8, weight_decay=0.1)),
+]
+
+avx2_available = (importlib.util.find_spec("fastlr._kernels._dense_avx2") is not None
+                  and importlib.import_module("fastlr._kernels._cpu").has_avx2())
+
+
+def _train(name, kw, dtype, module, monkeypatch, steps=30):
+    rng = np.random.default_rng(7)
+    params = [rng.standard_normal(n).astype(dtype) for n in (1, 37, 70001)]
+    opt = getattr(fastlr, name)(params, **kw)
+    monkeypatch.setattr(base, "_dense", module)
+    for _ in range(steps):
+        opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])
+    return params, opt.state
+
+
+@pytest.mark.skipif(not avx2_available, reason="no AVX2 build or CPU")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", CONFIGS)
+def test_avx2_build_is_bitwise_identical(name, kw, dtype, monkeypatch):
+    avx2 = importlib.import_module("fastlr._kernels._dense_avx2")
+    p1, s1 = _train(name, kw, dtype, portable, monkeypatch)
+    p2, s2 = _train(name, kw, dtype, avx2, monkeypatch)
+    for a, b in zip(p1, p2):
+        np.testing.assert_array_equal(a, b)
+    for i in s1:
+        for key in s1[i]:
+            np.testing.assert_array_equal(s1[i][key], s2[i][key])
+
+
+def test_simd_level_is_reported():
+    from fastlr._simd import simd_level
+    assert simd_level() in ("avx2", "portable")
