@@ -169,7 +169,7 @@ def make_lr(schedule: str, lr: float, steps_per_epoch: int, epochs: int):
     :class:`~fastlr.schedules.ReduceLROnPlateau`); the others are :mod:`fastlr.schedules` objects sized to
     the run: ``step`` halves the rate every quarter of the run, ``exponential`` decays it by 100x over the
     run, ``cosine`` anneals to 0 over the run, ``warmup_cosine`` warms up linearly from 10% over the first
-    10% of the run (at least one epoch) and then follows the cosine.
+    10% of the run (at least one epoch) and then follows a cosine to 0 over the rest.
     """
     from fastlr import schedules
 
@@ -183,8 +183,12 @@ def make_lr(schedule: str, lr: float, steps_per_epoch: int, epochs: int):
     if schedule == "cosine":
         return schedules.cosine(lr, T_max=total)
     if schedule == "warmup_cosine":
-        warm = min(total, max(steps_per_epoch, total // 10))
-        return schedules.warmup(schedules.cosine(lr, T_max=total), warmup_steps=warm, start_factor=0.1)
+        if total < 2:  # no room for a warmup
+            return schedules.cosine(lr, T_max=1)
+        # fastlr's warmup is a prefix: the cosine starts its own clock after it, so it spans the rest
+        warm = min(max(1, total - 1), max(steps_per_epoch, total // 10))
+        return schedules.warmup(schedules.cosine(lr, T_max=total - warm), warmup_steps=warm,
+                                start_factor=0.1)
     raise ValueError(f"unknown schedule {schedule!r}; choose from {list(SCHEDULES)}")
 
 
