@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 import numpy as np
 
 from fastlr._simd import dense as _dense
+from fastlr.schedules._plateau import effective_lr
 from fastlr._threads import threads_for
 
 #: Elements per work block of the multi-tensor kernels (a multiple of every SIMD width).
@@ -300,13 +301,7 @@ class Optimizer:
         return v
 
     def _lr(self, group: dict[str, Any]) -> float:
-        lr = group["lr"]
-        lr = lr if type(lr) is float else (
-            float(lr(self.step_count)) if _is_schedule(lr) else float(lr))
-        scale = group.get("lr_scale", 1.0)
-        if scale != 1.0:
-            lr = max(lr * scale, min(lr, group.get("lr_min", 0.0)))
-        return lr
+        return effective_lr(group, self.step_count)
 
     # ------------------------------------------------------------------ the step
     def step(self, grads: Sequence[Any]) -> None:

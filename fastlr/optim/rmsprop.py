@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 
 from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number

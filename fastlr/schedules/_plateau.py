@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
-from fastlr.schedules._base import Schedule, check_int, check_real
+from fastlr.schedules._base import check_int, check_real
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -20,12 +20,12 @@ _STATE_KEYS = ("factor", "default_min_lr", "min_lrs", "patience", "cooldown", "e
 def effective_lr(group: Dict[str, Any], k: int) -> float:
     """The learning rate the optimizer uses for ``group`` at update ``k`` (the optimizer contract).
 
-    ``base = lr(k)`` for a schedule, else ``lr``; with ``scale = group.get("lr_scale", 1.0)`` the
+    ``base = lr(k)`` for a schedule (any callable of the update count), else ``lr``; with ``scale = group.get("lr_scale", 1.0)`` the
     effective value is ``base`` when ``scale == 1`` and otherwise
     ``max(base * scale, min(base, group.get("lr_min", 0.0)))``.
     """
     lr = group["lr"]
-    base = lr(k) if isinstance(lr, Schedule) else float(lr)
+    base = lr if type(lr) is float else (float(lr(k)) if callable(lr) else float(lr))
     scale = group.get("lr_scale", 1.0)
     if scale == 1.0:
         return base
@@ -144,7 +144,7 @@ class ReduceLROnPlateau:
 
     def _current_lrs(self) -> List[float]:
         groups = self.optimizer.param_groups
-        if any(isinstance(g["lr"], Schedule) for g in groups):
+        if any(callable(g["lr"]) for g in groups):
             k = self._update_index()
             return [effective_lr(g, k) for g in groups]
         return [float(g["lr"]) for g in groups]
@@ -195,7 +195,7 @@ class ReduceLROnPlateau:
             self.min_lrs = [self.default_min_lr] * len(groups)
         k = None
         for group, min_lr in zip(groups, self.min_lrs):
-            if isinstance(group["lr"], Schedule):
+            if callable(group["lr"]):
                 if k is None:
                     k = self._update_index()
                 old = effective_lr(group, k)
