@@ -228,7 +228,12 @@ def run_compare(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     ref_rows = []
     if not args.no_reference:
         log("[3/3] the same training with the pure-NumPy reference optimizers (first seed)")
+        import fastlr.reference
+
         for name in optimizers:
+            if not hasattr(fastlr.reference, OPTIMIZERS[name]):
+                log(f"  {name}: skipped, fastlr.reference has no {OPTIMIZERS[name]}")
+                continue
             ref = _run_seeds(split, replace(base, optimizer=name, backend="reference"), 1, args.progress, log)
             all_runs += ref
             fast = by_opt[name][0]
