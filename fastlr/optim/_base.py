@@ -270,7 +270,8 @@ class Optimizer:
             name, init = entry
             buf = st.get(name)
             if buf is None:
-                buf = np.full_like(p, init) if init else np.zeros_like(p)
+                shape = self._state_shape(p)
+                buf = np.full(shape, init, p.dtype) if init else np.zeros(shape, p.dtype)
                 st[name] = buf
             b.ptrs[j, 2 + col] = _extent(buf)[0]
 
@@ -412,6 +413,10 @@ class Optimizer:
         """Per-tensor scalars for a tensor at ``step`` (after the increment)."""
         return 0.0, 0.0
 
+    def _state_shape(self, p: np.ndarray) -> tuple[int, ...]:
+        """Shape of the state buffers of parameter ``p`` (``p``'s own unless overridden)."""
+        return p.shape
+
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:
         """PyTorch's layout: ``{"state": {i: {...}}, "param_groups": [...]}`` plus ``step_count``.
@@ -486,9 +491,10 @@ class Optimizer:
             p = self._params[i]
             for k, v in arrays.items():
                 v = np.asarray(v)
-                if v.shape != p.shape or v.dtype != p.dtype:
+                if v.shape != self._state_shape(p) or v.dtype != p.dtype:
                     raise ValueError(f"state {k!r} of parameter {sid} has shape {v.shape} and "
-                                     f"dtype {v.dtype}; the parameter has {p.shape}, {p.dtype}")
+                                     f"dtype {v.dtype}; expected {self._state_shape(p)}, "
+                                     f"{p.dtype}")
                 new_state.setdefault(i, {})[k] = v
             step = entry.get("step", 1 if arrays else 0)
             step = float(np.asarray(step))

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
+from fastlr.optim import _rows
 
 
 class SGD(Optimizer):
@@ -74,6 +75,9 @@ class SGD(Optimizer):
             if group["nesterov"]:
                 flags |= _dense.NESTEROV
         return flags, hp
+
+    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
+        _rows.sgd(param, state, rows, values, group, lr, step, self._value(group, "momentum"))
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int) -> tuple[float, float]:
         return (1.0 if step == 1 else 0.0), 0.0

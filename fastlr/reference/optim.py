@@ -18,6 +18,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from fastlr.reference.rows import coalesce_rows
+
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]
 
 
@@ -27,14 +29,6 @@ def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
     if abs(w) < 0.5:
         return start + w * (end - start)
     return end - (end - start) * (start.dtype.type(1) - w)
-
-
-def coalesce_rows(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique sorted rows and the sum of their values (duplicates summed in occurrence order)."""
-    rows, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
-    summed = np.zeros((len(rows),) + values.shape[1:], dtype=values.dtype)
-    np.add.at(summed, inverse, values)
-    return rows, summed
 
 
 class _Reference:
@@ -100,6 +94,8 @@ class _Reference:
         p[rows] = p_rows
         for k, v in sub.items():
             if isinstance(v, np.ndarray):
+                if k not in state:          # a buffer the update created (SGD momentum)
+                    state[k] = np.zeros_like(p)
                 state[k][rows] = v
 
     def _init_state(self, state: dict, p: np.ndarray, group: dict) -> None:

@@ -1,0 +1,792 @@
+"""Sparse row updates for embedding tables: coalescing and fused per-row optimizer kernels.
+
+Three tiers, as everywhere in fastlr:
+
+* ``cdef ... noexcept nogil`` functions on raw pointers that update one row (``_*_row``) or
+  sort / sum index arrays;
+* ``def`` wrappers over typed memoryviews that check shapes, the row list and the thread
+  count, then release the GIL and run a ``prange`` over the touched rows;
+* the Python layer (``fastlr.optim._rowgrad``, ``fastlr.optim._rows``) validates the user's
+  input, computes the per-step scalars at double precision and owns the state.
+
+Every row kernel takes ``rows``: unique, strictly increasing ``int64`` row ids, and ``values``:
+the coalesced gradient rows, ``values[k]`` belonging to ``param[rows[k]]``.  Because the rows
+are unique, each row is updated by exactly one thread with the same sequential arithmetic, so
+the result is bitwise identical for any thread count.
+
+The per-element arithmetic is PyTorch's dense single-tensor formula written out operation by
+operation in the parameter's dtype (``floating``), with every scalar cast to that dtype once
+per row.  The build uses ``-ffp-contract=off``, so no fused multiply-add changes a rounding and
+the NumPy twins in ``fastlr.reference.rows`` agree bit for bit.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport fabs, sqrt, sqrtf
+from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memcpy
+
+from fastlr._kernels._common cimport floating, nan_max
+
+import numpy as np
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FASTLR_PREFETCH_W(addr) __builtin_prefetch((addr), 1, 1)
+    #else
+    #define FASTLR_PREFETCH_W(addr) ((void)(addr))
+    #endif
+    """
+    void _prefetch_w "FASTLR_PREFETCH_W"(const void* addr) noexcept nogil
+
+# Touched rows are scattered over a table far larger than the caches, and the hardware
+# prefetcher cannot guess the next row: ask for the rows this many positions ahead.
+cdef Py_ssize_t PREFETCH_AHEAD = 4
+
+
+cdef inline void _prefetch_row(const void* row, Py_ssize_t nbytes) noexcept nogil:
+    """Prefetch (for writing) every cache line of one row."""
+    cdef Py_ssize_t off = 0
+    while off < nbytes:
+        _prefetch_w(<const char*>row + off)
+        off += 64
+
+
+# Radix digit width of the index sort: 2**11 counters (16 KiB) stay in L1 and a 24-bit row
+# id (16M rows) needs three passes.
+cdef int RADIX_MAX_BITS = 11
+
+
+cdef int _team_size(Py_ssize_t n_rows, int n_threads) noexcept nogil:
+    """Threads for ``n_rows`` independent rows: ``n_threads`` (the Python layer applies the
+    serial threshold, ``fastlr._threads.threads_for``), at least 1 and at most one per row."""
+    if n_threads < 1:
+        return 1
+    if n_threads > n_rows:
+        return <int>n_rows if n_rows > 0 else 1
+    return n_threads
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+# --------------------------------------------------------------------------------------
+# Index scanning, sorting and coalescing
+# --------------------------------------------------------------------------------------
+
+cdef Py_ssize_t _first_out_of_range(const index_t* indices, Py_ssize_t n, int64_t n_rows,
+                                    bint* increasing) noexcept nogil:
+    """Position of the first index outside ``[0, n_rows)``, or -1.
+
+    ``increasing`` (OUT) is set to whether the indices are strictly increasing (which means
+    unique and sorted: nothing to coalesce).
+    """
+    cdef Py_ssize_t i
+    cdef int64_t cur, prev = -1
+    increasing[0] = True
+    for i in range(n):
+        cur = <int64_t>indices[i]
+        if cur < 0 or cur >= n_rows:
+            return i
+        if cur <= prev:
+            increasing[0] = False
+        prev = cur
+    return -1
+
+
+cdef void _radix_argsort(const index_t* keys, Py_ssize_t n, int key_bits,
+                         int64_t* sorted_keys, int64_t* order,
+                         int64_t* key_tmp, int64_t* order_tmp) noexcept nogil:
+    """Stable LSD radix sort of non-negative keys below ``2**key_bits``.
+
+    ``sorted_keys``, ``order`` (OUT, length n): the keys in increasing order and the original
+    position of each, equal keys keeping their original order.  ``key_tmp``, ``order_tmp``:
+    scratch of length n.  Cost O(n * passes + 2**digit), independent of the table size
+    except through ``key_bits`` (at most three passes below 2**33 rows).
+    """
+    cdef Py_ssize_t counts[2048]
+    cdef Py_ssize_t i, total, c
+    cdef int passes, bits, shift, p
+    cdef int64_t mask, d
+    cdef int64_t* src_k = sorted_keys
+    cdef int64_t* src_o = order
+    cdef int64_t* dst_k = key_tmp
+    cdef int64_t* dst_o = order_tmp
+    cdef int64_t* swap
+
+    for i in range(n):
+        sorted_keys[i] = <int64_t>keys[i]
+        order[i] = i
+    if key_bits <= 0 or n < 2:
+        return
+    passes = (key_bits + RADIX_MAX_BITS - 1) // RADIX_MAX_BITS
+    bits = (key_bits + passes - 1) // passes          # balanced digits, each <= 11 bits
+    mask = ((<int64_t>1) << bits) - 1
+    for p in range(passes):
+        shift = p * bits
+        for i in range(mask + 1):
+            counts[i] = 0
+        for i in range(n):
+            counts[(src_k[i] >> shift) & mask] += 1
+        total = 0
+        for i in range(mask + 1):
+            c = counts[i]
+            counts[i] = total
+            total += c
+        for i in range(n):
+            d = (src_k[i] >> shift) & mask
+            dst_k[counts[d]] = src_k[i]
+            dst_o[counts[d]] = src_o[i]
+            counts[d] += 1
+        swap = src_k; src_k = dst_k; dst_k = swap
+        swap = src_o; src_o = dst_o; dst_o = swap
+    if src_k != sorted_keys:
+        memcpy(sorted_keys, src_k, n * sizeof(int64_t))
+        memcpy(order, src_o, n * sizeof(int64_t))
+
+
+cdef Py_ssize_t _segments(const int64_t* sorted_keys, Py_ssize_t n,
+                          int64_t* rows, int64_t* starts) noexcept nogil:
+    """Run-length split of sorted keys; returns the number of unique keys ``u``.
+
+    ``rows`` (OUT, >= u): the unique keys.  ``starts`` (OUT, >= u + 1): run k is
+    ``sorted_keys[starts[k]:starts[k + 1]]``.
+    """
+    cdef Py_ssize_t i, u = 0
+    for i in range(n):
+        if i == 0 or sorted_keys[i] != sorted_keys[i - 1]:
+            rows[u] = sorted_keys[i]
+            starts[u] = i
+            u += 1
+    starts[u] = n
+    return u
+
+
+cdef inline void _sum_segment(const floating* values, Py_ssize_t n_cols, const int64_t* order,
+                              int64_t start, int64_t stop, floating* out) noexcept nogil:
+    """``out = values[order[start]] + values[order[start + 1]] + ...`` left to right."""
+    cdef Py_ssize_t j
+    cdef int64_t i
+    cdef const floating* src = values + order[start] * n_cols
+    for j in range(n_cols):
+        out[j] = src[j]
+    for i in range(start + 1, stop):
+        src = values + order[i] * n_cols
+        for j in range(n_cols):
+            out[j] = out[j] + src[j]
+
+
+def scan_indices(const index_t[::1] indices, Py_ssize_t n_rows):
+    """Check row ids against a table of ``n_rows`` rows.
+
+    Returns
+    -------
+    first_bad : int
+        Position of the first index outside ``[0, n_rows)`` (negative ids included), or -1.
+    increasing : bool
+        Whether the indices are strictly increasing (unique and sorted).  Only meaningful
+        when ``first_bad == -1``.
+    """
+    cdef bint increasing = True
+    cdef Py_ssize_t bad
+    with nogil:
+        bad = _first_out_of_range(&indices[0] if indices.shape[0] else NULL,
+                                  indices.shape[0], n_rows, &increasing)
+    return bad, bool(increasing)
+
+
+def coalesce(const index_t[::1] indices, const floating[:, ::1] values, Py_ssize_t n_rows,
+             int n_threads=1):
+    """Sum the gradient rows of duplicate indices.
+
+    ``indices`` must already be known to lie in ``[0, n_rows)`` (see ``scan_indices``); this
+    is re-checked and an ``IndexError`` raised before anything is computed.
+
+    Rows are sorted with a stable radix sort, so each output row is the sum of its input rows
+    in their original order of occurrence, accumulated in the values' dtype and starting from
+    the first occurrence (a single occurrence is passed through bit for bit, ``-0.0``
+    included).  Each output row is summed by one thread: the result does not depend on
+    ``n_threads``.
+
+    Returns
+    -------
+    rows : ndarray of int64, shape (u,)
+        The unique row ids, increasing.
+    summed : ndarray, shape (u, n_cols), dtype of ``values``
+        ``summed[k]`` is the sum of ``values[i]`` over ``indices[i] == rows[k]``.
+    """
+    cdef Py_ssize_t n = indices.shape[0]
+    cdef Py_ssize_t n_cols = values.shape[1]
+    cdef Py_ssize_t u, k, bad
+    cdef bint increasing
+    cdef int key_bits, team
+    if values.shape[0] != n:
+        raise ValueError(f"values has {values.shape[0]} rows for {n} indices")
+    if n == 0:
+        return np.empty(0, np.int64), np.empty((0, n_cols), np.float32 if floating is float else np.float64)
+    with nogil:
+        bad = _first_out_of_range(&indices[0], n, n_rows, &increasing)
+    if bad >= 0:
+        raise IndexError(f"index {indices[bad]} at position {bad} is out of range for {n_rows} rows")
+
+    key_bits = int(n_rows - 1).bit_length()
+    sorted_keys = np.empty(n, np.int64)
+    order = np.empty(n, np.int64)
+    key_tmp = np.empty(n, np.int64)
+    order_tmp = np.empty(n, np.int64)
+    starts = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] sk = sorted_keys, od = order, kt = key_tmp, ot = order_tmp, st = starts
+    cdef int64_t[::1] rw = key_tmp   # the unique rows overwrite the (then unused) scratch
+    with nogil:
+        _radix_argsort(&indices[0], n, key_bits, &sk[0], &od[0], &kt[0], &ot[0])
+        u = _segments(&sk[0], n, &rw[0], &st[0])
+
+    summed = np.empty((u, n_cols), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] out = summed
+    team = _team_size(n, n_threads)
+    if n_cols > 0:
+        with nogil:
+            # Runs are ragged (a popular row can repeat hundreds of times): dynamic schedule.
+            for k in prange(u, schedule="dynamic", chunksize=16, num_threads=team):
+                _sum_segment(&values[0, 0], n_cols, &od[0], st[k], st[k + 1], &out[k, 0])
+    return key_tmp[:u].copy(), summed
+
+
+# --------------------------------------------------------------------------------------
+# Row-list checks shared by the update wrappers
+# --------------------------------------------------------------------------------------
+
+cdef Py_ssize_t _first_bad_row(const int64_t* rows, Py_ssize_t n, int64_t n_rows) noexcept nogil:
+    """Position of the first row id out of range or not above its predecessor, or -1."""
+    cdef Py_ssize_t i
+    cdef int64_t prev = -1
+    for i in range(n):
+        if rows[i] <= prev or rows[i] >= n_rows:
+            return i
+        prev = rows[i]
+    return -1
+
+
+cdef _check_rows(const int64_t[::1] rows, Py_ssize_t n_values, Py_ssize_t n_cols_values,
+                 tuple shape):
+    """Raise unless ``rows`` are unique, increasing, in range and match ``values``."""
+    cdef Py_ssize_t bad
+    cdef int64_t n_rows = shape[0]
+    if rows.shape[0] != n_values:
+        raise ValueError(f"values has {n_values} rows for {rows.shape[0]} row ids")
+    if n_cols_values != shape[1]:
+        raise ValueError(f"values has {n_cols_values} columns, the table has {shape[1]}")
+    with nogil:
+        bad = _first_bad_row(&rows[0] if rows.shape[0] else NULL, rows.shape[0], n_rows)
+    if bad >= 0:
+        raise IndexError(
+            f"rows must be unique, increasing and in [0, {shape[0]}); row {rows[bad]} at "
+            f"position {bad} is not"
+        )
+
+
+cdef _check_same_shape(str name, tuple shape, tuple expected):
+    if shape != expected:
+        raise ValueError(f"{name} has shape {shape}, expected {expected}")
+
+
+cdef inline tuple _shape2(Py_ssize_t a, Py_ssize_t b):
+    return (a, b)
+
+
+# --------------------------------------------------------------------------------------
+# Point helpers (one element, PyTorch's operation order)
+# --------------------------------------------------------------------------------------
+
+cdef inline floating _lerp(floating start, floating end, floating weight,
+                           floating one_minus_weight, bint small_weight) noexcept nogil:
+    """PyTorch's ``lerp``: exact at both ends, switching formula at ``|weight| < 0.5``."""
+    if small_weight:
+        return start + weight * (end - start)
+    return end - (end - start) * one_minus_weight
+
+
+# --------------------------------------------------------------------------------------
+# SGD
+# --------------------------------------------------------------------------------------
+
+cdef inline void _sgd_row(floating* p, floating* buf, const floating* g, Py_ssize_t n,
+                          double lr, double weight_decay, double momentum, double dampening,
+                          bint nesterov, bint maximize, bint first_step) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating gj, b
+    cdef floating neg_lr = <floating>(-lr)
+    cdef floating wd = <floating>weight_decay
+    cdef floating mom = <floating>momentum
+    cdef floating keep = <floating>(1.0 - dampening)
+    cdef bint use_wd = weight_decay != 0.0
+    cdef bint use_mom = momentum != 0.0
+    for j in range(n):
+        gj = -g[j] if maximize else g[j]
+        if use_wd:
+            gj = gj + wd * p[j]
+        if use_mom:
+            if first_step:
+                b = gj
+            else:
+                b = buf[j] * mom + keep * gj
+            buf[j] = b
+            if nesterov:
+                gj = gj + mom * b
+            else:
+                gj = b
+        p[j] = p[j] + neg_lr * gj
+
+
+def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
+             const int64_t[::1] rows, const floating[:, ::1] values,
+             double lr, double weight_decay=0.0, double momentum=0.0, double dampening=0.0,
+             bint nesterov=False, bint maximize=False, bint first_step=False, int n_threads=1):
+    """SGD on the listed rows of ``param`` (and ``momentum_buffer`` when ``momentum != 0``).
+
+    Exact (a dense step with zero rows elsewhere) without momentum and weight decay; lazy
+    otherwise: untouched rows neither decay nor move with their momentum.
+
+    For each touched row, PyTorch's dense rule::
+
+        g = -g if maximize;  g = g + weight_decay * p
+        b = g                                   (first_step)
+        b = b * momentum + (1 - dampening) * g  (later steps)
+        g = g + momentum * b  (nesterov)  or  g = b
+        p = p + (-lr) * g
+
+    ``momentum_buffer`` is only read and written when ``momentum != 0`` (pass ``param`` as a
+    placeholder otherwise).
+    """
+    cdef tuple shape = _shape2(param.shape[0], param.shape[1])
+    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
+    cdef int team
+    cdef bint use_mom = momentum != 0.0
+    _check_rows(rows, values.shape[0], values.shape[1], shape)
+    if use_mom:
+        _check_same_shape("momentum_buffer", _shape2(momentum_buffer.shape[0], momentum_buffer.shape[1]), shape)
+    if n == 0 or n_cols == 0:
+        return
+    team = _team_size(n, n_threads)
+    with nogil:
+        for k in prange(n, schedule="static", num_threads=team):
+            if k + PREFETCH_AHEAD < n:
+                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                if use_mom:
+                    _prefetch_row(&momentum_buffer[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+            _sgd_row(&param[rows[k], 0],
+                     &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
+                     &values[k, 0], n_cols, lr, weight_decay, momentum, dampening,
+                     nesterov, maximize, first_step)
+
+
+# --------------------------------------------------------------------------------------
+# Adam / AdamW / AMSGrad
+# --------------------------------------------------------------------------------------
+
+cdef inline void _adam_loop(floating* p, floating* m, floating* v, floating* vmax,
+                            const floating* g, Py_ssize_t n, floating sign, floating w1,
+                            floating one_minus_w1, bint small_w1, floating b2, floating w2,
+                            floating e, floating nss, floating bc2s, floating wd, floating dec,
+                            bint l2, bint shrink, const bint amsgrad) noexcept nogil:
+    # Every load and store is unconditional and the flags select values, so gcc vectorizes
+    # the loop; ``amsgrad`` is a compile-time constant at each call site.
+    cdef Py_ssize_t j
+    cdef floating gj, pj, mj, vj
+    for j in range(n):
+        gj = sign * g[j]
+        pj = p[j]
+        gj = gj + wd * pj if l2 else gj
+        pj = pj * dec if shrink else pj
+        mj = m[j]
+        mj = mj + w1 * (gj - mj) if small_w1 else gj - (gj - mj) * one_minus_w1
+        vj = v[j] * b2 + (w2 * gj) * gj
+        m[j] = mj
+        v[j] = vj
+        if amsgrad:
+            vj = nan_max(vmax[j], vj)
+            vmax[j] = vj
+        p[j] = pj + (nss * mj) / (_sqrt(vj) / bc2s + e)
+
+
+cdef inline void _adam_row(floating* p, floating* m, floating* v, floating* vmax,
+                           const floating* g, Py_ssize_t n,
+                           double beta1, double beta2, double eps, double neg_step_size,
+                           double bias_correction2_sqrt, double weight_decay, double decay,
+                           bint decoupled, bint amsgrad, bint maximize) noexcept nogil:
+    cdef floating w1 = <floating>(1.0 - beta1)
+    cdef floating sign = -1 if maximize else 1
+    cdef bint l2 = weight_decay != 0.0 and not decoupled
+    cdef bint shrink = weight_decay != 0.0 and decoupled
+    if amsgrad:
+        _adam_loop(p, m, v, vmax, g, n, sign, w1, 1 - w1, fabs(w1) < 0.5, <floating>beta2,
+                   <floating>(1.0 - beta2), <floating>eps, <floating>neg_step_size,
+                   <floating>bias_correction2_sqrt, <floating>weight_decay, <floating>decay,
+                   l2, shrink, True)
+    else:
+        _adam_loop(p, m, v, vmax, g, n, sign, w1, 1 - w1, fabs(w1) < 0.5, <floating>beta2,
+                   <floating>(1.0 - beta2), <floating>eps, <floating>neg_step_size,
+                   <floating>bias_correction2_sqrt, <floating>weight_decay, <floating>decay,
+                   l2, shrink, False)
+
+
+def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1] exp_avg_sq,
+              floating[:, ::1] max_exp_avg_sq, const int64_t[::1] rows,
+              const floating[:, ::1] values, double beta1, double beta2, double eps,
+              double neg_step_size, double bias_correction2_sqrt, double weight_decay=0.0,
+              double decay=1.0, bint decoupled=False, bint amsgrad=False, bint maximize=False,
+              int n_threads=1):
+    """Adam / AdamW / AMSGrad on the listed rows (lazy: other rows are not read or written).
+
+    A dense step would also decay the moments of untouched rows and move them with their
+    old momentum; this is ``torch.optim.SparseAdam``'s semantics (see ``fastlr.optim._rows``
+    for the eps placement difference).
+
+    For each touched row, PyTorch's dense single-tensor rule::
+
+        g = -g if maximize
+        p = p * decay                     (decoupled, decay = 1 - lr * weight_decay)
+        g = g + weight_decay * p          (not decoupled)
+        m = lerp(m, g, 1 - beta1)
+        v = v * beta2 + ((1 - beta2) * g) * g
+        vmax = maximum(vmax, v); v <- vmax          (amsgrad)
+        p = p + (neg_step_size * m) / (sqrt(v) / bias_correction2_sqrt + eps)
+
+    with ``neg_step_size = -lr / (1 - beta1**step)`` and ``bias_correction2_sqrt =
+    sqrt(1 - beta2**step)`` computed by the caller in double precision.
+    ``max_exp_avg_sq`` is only touched when ``amsgrad`` (pass ``exp_avg_sq`` otherwise).
+    """
+    cdef tuple shape = _shape2(param.shape[0], param.shape[1])
+    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
+    cdef int team
+    _check_rows(rows, values.shape[0], values.shape[1], shape)
+    _check_same_shape("exp_avg", _shape2(exp_avg.shape[0], exp_avg.shape[1]), shape)
+    _check_same_shape("exp_avg_sq", _shape2(exp_avg_sq.shape[0], exp_avg_sq.shape[1]), shape)
+    if amsgrad:
+        _check_same_shape("max_exp_avg_sq",
+                          _shape2(max_exp_avg_sq.shape[0], max_exp_avg_sq.shape[1]), shape)
+    if n == 0 or n_cols == 0:
+        return
+    team = _team_size(n, n_threads)
+    with nogil:
+        for k in prange(n, schedule="static", num_threads=team):
+            if k + PREFETCH_AHEAD < n:
+                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                _prefetch_row(&exp_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                _prefetch_row(&exp_avg_sq[rows[k + PREFETCH_AHEAD], 0],
+                              n_cols * sizeof(floating))
+            _adam_row(&param[rows[k], 0], &exp_avg[rows[k], 0], &exp_avg_sq[rows[k], 0],
+                      &max_exp_avg_sq[rows[k], 0] if amsgrad else <floating*>NULL,
+                      &values[k, 0], n_cols, beta1, beta2, eps, neg_step_size,
+                      bias_correction2_sqrt, weight_decay, decay, decoupled, amsgrad, maximize)
+
+
+# --------------------------------------------------------------------------------------
+# Adagrad
+# --------------------------------------------------------------------------------------
+
+cdef inline void _adagrad_row(floating* p, floating* s, const floating* g, Py_ssize_t n,
+                              double clr, double weight_decay, double eps,
+                              bint maximize) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating gj, std
+    cdef floating neg_clr = <floating>(-clr)
+    cdef floating wd = <floating>weight_decay
+    cdef floating e = <floating>eps
+    cdef bint use_wd = weight_decay != 0.0
+    for j in range(n):
+        gj = -g[j] if maximize else g[j]
+        if use_wd:
+            gj = gj + wd * p[j]
+        s[j] = s[j] + gj * gj
+        std = _sqrt(s[j]) + e
+        p[j] = p[j] + (neg_clr * gj) / std
+
+
+def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
+                 const int64_t[::1] rows, const floating[:, ::1] values,
+                 double clr, double weight_decay=0.0, double eps=1e-10, bint maximize=False,
+                 int n_threads=1):
+    """Adagrad on the listed rows.
+
+    Exact without weight decay (an untouched row gets ``s + 0`` and ``p + 0`` from a dense
+    step, barring ``eps = 0`` with ``s = 0`` or a NaN ``s``); lazy with it.
+
+    For each touched row, PyTorch's dense rule (``addcmul`` with value 1 is ``g * g``)::
+
+        g = -g if maximize;  g = g + weight_decay * p
+        s = s + g * g
+        p = p + (-clr * g) / (sqrt(s) + eps)
+
+    with ``clr = lr / (1 + (step - 1) * lr_decay)`` computed by the caller.
+    """
+    cdef tuple shape = _shape2(param.shape[0], param.shape[1])
+    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
+    cdef int team
+    _check_rows(rows, values.shape[0], values.shape[1], shape)
+    _check_same_shape("sum", _shape2(state_sum.shape[0], state_sum.shape[1]), shape)
+    if n == 0 or n_cols == 0:
+        return
+    team = _team_size(n, n_threads)
+    with nogil:
+        for k in prange(n, schedule="static", num_threads=team):
+            if k + PREFETCH_AHEAD < n:
+                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                _prefetch_row(&state_sum[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+            _adagrad_row(&param[rows[k], 0], &state_sum[rows[k], 0], &values[k, 0], n_cols,
+                         clr, weight_decay, eps, maximize)
+
+
+# --------------------------------------------------------------------------------------
+# RMSprop
+# --------------------------------------------------------------------------------------
+
+cdef inline void _rmsprop_loop(floating* p, floating* sq, floating* ga, floating* buf,
+                               const floating* g, Py_ssize_t n, floating sign, floating neg_lr,
+                               floating a, floating w, floating one_minus_w, bint small_w,
+                               floating e, floating wd, floating mom, bint use_wd,
+                               const bint centered, const bint use_mom) noexcept nogil:
+    # Unconditional loads/stores, compile-time variants: vectorizable (see _adam_loop).
+    cdef Py_ssize_t j
+    cdef floating gj, pj, sqj, gaj, avg, bj
+    for j in range(n):
+        gj = sign * g[j]
+        pj = p[j]
+        gj = gj + wd * pj if use_wd else gj
+        sqj = sq[j] * a + (w * gj) * gj
+        sq[j] = sqj
+        if centered:
+            gaj = ga[j]
+            gaj = gaj + w * (gj - gaj) if small_w else gj - (gj - gaj) * one_minus_w
+            ga[j] = gaj
+            avg = _sqrt(sqj + (-gaj) * gaj) + e
+        else:
+            avg = _sqrt(sqj) + e
+        if use_mom:
+            bj = buf[j] * mom + gj / avg
+            buf[j] = bj
+            p[j] = pj + neg_lr * bj
+        else:
+            p[j] = pj + (neg_lr * gj) / avg
+
+
+cdef inline void _rmsprop_row(floating* p, floating* sq, floating* ga, floating* buf,
+                              const floating* g, Py_ssize_t n,
+                              double lr, double alpha, double eps, double weight_decay,
+                              double momentum, bint centered, bint maximize) noexcept nogil:
+    cdef floating sign = -1 if maximize else 1
+    cdef floating w = <floating>(1.0 - alpha)
+    cdef bint use_wd = weight_decay != 0.0
+    if centered and momentum > 0.0:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, True, True)
+    elif centered:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, True, False)
+    elif momentum > 0.0:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, False, True)
+    else:
+        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
+                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
+                      use_wd, False, False)
+
+
+def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:, ::1] grad_avg,
+                 floating[:, ::1] momentum_buffer, const int64_t[::1] rows,
+                 const floating[:, ::1] values, double lr, double alpha=0.99, double eps=1e-8,
+                 double weight_decay=0.0, double momentum=0.0, bint centered=False,
+                 bint maximize=False, int n_threads=1):
+    """RMSprop on the listed rows (lazy: untouched rows' averages and buffers are not decayed).
+
+    For each touched row, PyTorch's dense rule::
+
+        g = -g if maximize;  g = g + weight_decay * p
+        sq = sq * alpha + ((1 - alpha) * g) * g
+        ga = lerp(ga, g, 1 - alpha);  avg = sqrt(sq + (-ga) * ga)   (centered)
+        avg = sqrt(sq)                                              (otherwise)
+        avg = avg + eps
+        b = b * momentum + g / avg;  p = p + (-lr) * b              (momentum > 0)
+        p = p + (-lr * g) / avg                                     (otherwise)
+
+    ``grad_avg`` / ``momentum_buffer`` are only touched when ``centered`` / ``momentum > 0``
+    (pass ``param`` as a placeholder otherwise).
+    """
+    cdef tuple shape = _shape2(param.shape[0], param.shape[1])
+    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
+    cdef int team
+    cdef bint use_mom = momentum > 0.0
+    _check_rows(rows, values.shape[0], values.shape[1], shape)
+    _check_same_shape("square_avg", _shape2(square_avg.shape[0], square_avg.shape[1]), shape)
+    if centered:
+        _check_same_shape("grad_avg", _shape2(grad_avg.shape[0], grad_avg.shape[1]), shape)
+    if use_mom:
+        _check_same_shape("momentum_buffer",
+                          _shape2(momentum_buffer.shape[0], momentum_buffer.shape[1]), shape)
+    if n == 0 or n_cols == 0:
+        return
+    team = _team_size(n, n_threads)
+    with nogil:
+        for k in prange(n, schedule="static", num_threads=team):
+            if k + PREFETCH_AHEAD < n:
+                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                _prefetch_row(&square_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                if centered:
+                    _prefetch_row(&grad_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                if use_mom:
+                    _prefetch_row(&momentum_buffer[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+            _rmsprop_row(&param[rows[k], 0], &square_avg[rows[k], 0],
+                         &grad_avg[rows[k], 0] if centered else <floating*>NULL,
+                         &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
+                         &values[k, 0], n_cols, lr, alpha, eps, weight_decay, momentum,
+                         centered, maximize)
+
+
+# --------------------------------------------------------------------------------------
+# Adadelta
+# --------------------------------------------------------------------------------------
+
+cdef inline void _adadelta_row(floating* p, floating* sq, floating* acc, const floating* g,
+                               Py_ssize_t n, double lr, double rho, double eps,
+                               double weight_decay, bint maximize) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating gj, std, delta
+    cdef floating neg_lr = <floating>(-lr)
+    cdef floating r = <floating>rho
+    cdef floating w = <floating>(1.0 - rho)
+    cdef floating e = <floating>eps
+    cdef floating wd = <floating>weight_decay
+    cdef bint use_wd = weight_decay != 0.0
+    for j in range(n):
+        gj = -g[j] if maximize else g[j]
+        if use_wd:
+            gj = gj + wd * p[j]
+        sq[j] = sq[j] * r + (w * gj) * gj
+        std = _sqrt(sq[j] + e)
+        delta = _sqrt(acc[j] + e)
+        delta = (delta / std) * gj
+        acc[j] = acc[j] * r + (w * delta) * delta
+        p[j] = p[j] + neg_lr * delta
+
+
+def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
+                  floating[:, ::1] acc_delta, const int64_t[::1] rows,
+                  const floating[:, ::1] values, double lr, double rho=0.9, double eps=1e-6,
+                  double weight_decay=0.0, bint maximize=False, int n_threads=1):
+    """Adadelta on the listed rows (lazy: untouched rows' running averages are not decayed).
+
+    For each touched row, PyTorch's dense rule::
+
+        g = -g if maximize;  g = g + weight_decay * p
+        sq = sq * rho + ((1 - rho) * g) * g
+        delta = (sqrt(acc + eps) / sqrt(sq + eps)) * g
+        acc = acc * rho + ((1 - rho) * delta) * delta
+        p = p + (-lr) * delta
+    """
+    cdef tuple shape = _shape2(param.shape[0], param.shape[1])
+    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
+    cdef int team
+    _check_rows(rows, values.shape[0], values.shape[1], shape)
+    _check_same_shape("square_avg", _shape2(square_avg.shape[0], square_avg.shape[1]), shape)
+    _check_same_shape("acc_delta", _shape2(acc_delta.shape[0], acc_delta.shape[1]), shape)
+    if n == 0 or n_cols == 0:
+        return
+    team = _team_size(n, n_threads)
+    with nogil:
+        for k in prange(n, schedule="static", num_threads=team):
+            if k + PREFETCH_AHEAD < n:
+                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                _prefetch_row(&square_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                _prefetch_row(&acc_delta[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+            _adadelta_row(&param[rows[k], 0], &square_avg[rows[k], 0], &acc_delta[rows[k], 0],
+                          &values[k, 0], n_cols, lr, rho, eps, weight_decay, maximize)
+
+
+# --------------------------------------------------------------------------------------
+# Row-wise Adagrad: one accumulator per row
+# --------------------------------------------------------------------------------------
+
+cdef inline void _rowwise_adagrad_row(floating* p, floating* s, const floating* g, Py_ssize_t n,
+                                      double clr, double weight_decay, double eps,
+                                      bint maximize) noexcept nogil:
+    """``s += mean(g**2)`` (sum in double, left to right), then an Adagrad step with ``s``."""
+    cdef Py_ssize_t j
+    cdef floating gj, std
+    cdef double sq_sum = 0.0
+    cdef floating neg_clr = <floating>(-clr)
+    cdef floating wd = <floating>weight_decay
+    cdef floating e = <floating>eps
+    cdef bint use_wd = weight_decay != 0.0
+    for j in range(n):
+        gj = -g[j] if maximize else g[j]
+        if use_wd:
+            gj = gj + wd * p[j]
+        sq_sum = sq_sum + <double>gj * <double>gj
+    s[0] = s[0] + <floating>(sq_sum / <double>n)
+    std = _sqrt(s[0]) + e
+    for j in range(n):
+        gj = -g[j] if maximize else g[j]
+        if use_wd:
+            gj = gj + wd * p[j]
+        p[j] = p[j] + (neg_clr * gj) / std
+
+
+def rowwise_adagrad_rows(floating[:, ::1] param, floating[::1] state_sum,
+                         const int64_t[::1] rows, const floating[:, ::1] values,
+                         double clr, double weight_decay=0.0, double eps=1e-10,
+                         bint maximize=False, int n_threads=1):
+    """Row-wise Adagrad on the listed rows; ``state_sum`` has one entry per table row.
+
+    Exact with respect to ``rowwise_adagrad_dense`` without weight decay, lazy with it.
+
+    For each touched row ``r`` with gradient row ``g`` (length ``d``)::
+
+        g = -g if maximize;  g = g + weight_decay * p
+        s[r] = s[r] + dtype(sum_j(double(g_j) * double(g_j)) / d)   (sum left to right)
+        p = p + (-clr * g) / (sqrt(s[r]) + eps)
+    """
+    cdef tuple shape = _shape2(param.shape[0], param.shape[1])
+    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
+    cdef int team
+    _check_rows(rows, values.shape[0], values.shape[1], shape)
+    if state_sum.shape[0] != shape[0]:
+        raise ValueError(f"sum has {state_sum.shape[0]} entries for {shape[0]} rows")
+    if n == 0 or n_cols == 0:
+        return
+    team = _team_size(n, n_threads)
+    with nogil:
+        for k in prange(n, schedule="static", num_threads=team):
+            if k + PREFETCH_AHEAD < n:
+                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
+                _prefetch_w(&state_sum[rows[k + PREFETCH_AHEAD]])
+            _rowwise_adagrad_row(&param[rows[k], 0], &state_sum[rows[k]], &values[k, 0],
+                                 n_cols, clr, weight_decay, eps, maximize)
+
+
+def rowwise_adagrad_dense(floating[:, ::1] param, floating[::1] state_sum,
+                          const floating[:, ::1] grad, double clr, double weight_decay=0.0,
+                          double eps=1e-10, bint maximize=False, int n_threads=1):
+    """Row-wise Adagrad with a dense gradient: every row is updated as in ``*_rows``."""
+    cdef Py_ssize_t r, n = param.shape[0], n_cols = param.shape[1]
+    cdef int team
+    _check_same_shape("grad", _shape2(grad.shape[0], grad.shape[1]), _shape2(n, n_cols))
+    if state_sum.shape[0] != n:
+        raise ValueError(f"sum has {state_sum.shape[0]} entries for {n} rows")
+    if n == 0 or n_cols == 0:
+        return
+    team = _team_size(n, n_threads)
+    with nogil:
+        for r in prange(n, schedule="static", num_threads=team):
+            _rowwise_adagrad_row(&param[r, 0], &state_sum[r], &grad[r, 0], n_cols, clr,
+                                 weight_decay, eps, maximize)

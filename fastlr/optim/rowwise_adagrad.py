@@ -1,0 +1,137 @@
+"""Row-wise Adagrad: one accumulator per embedding row."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from fastlr.optim import _rows
+from fastlr.optim._base import Optimizer, _Bucket, check_flag, check_number
+
+
+class RowwiseAdagrad(Optimizer):
+    r"""Adagrad with one accumulator per row, for large embedding tables.
+
+    For a table :math:`\Theta` of shape ``(n_rows, dim)`` and a gradient row :math:`g_r`
+    (negated when ``maximize``) at the parameter's step :math:`t`:
+
+    .. math::
+
+        g_r &\leftarrow g_r + \lambda\,\theta_r \quad(\text{weight decay } \lambda \ne 0)\\
+        s_r &\leftarrow s_r + \frac{1}{\mathrm{dim}} \sum_j g_{rj}^2, \qquad
+        \tilde\gamma = \frac{\gamma}{1 + (t - 1)\eta}\\
+        \theta_r &\leftarrow \theta_r - \tilde\gamma\, \frac{g_r}{\sqrt{s_r} + \epsilon}
+
+    This is the row-wise Adagrad of large-scale recommender systems (e.g. DLRM / FBGEMM's
+    ``rowwise_adagrad``): the state costs one number per row instead of one per element
+    (``state["sum"]`` has shape ``(n_rows,)``), a 1/dim saving that matters when the table is
+    most of the model.  It is not a PyTorch optimizer; arguments follow ``torch.optim.Adagrad``.
+
+    Arithmetic: the mean of squares is summed left to right in double precision, divided by
+    ``dim`` and rounded to the parameter's dtype once; everything else is computed in the
+    parameter's dtype with PyTorch's Adagrad operation order, ``p + (-clr * g) / (sqrt(s) +
+    eps)``.  A parameter of any shape works: rows are along axis 0 (a 1-D bias vector has one
+    accumulator per element, i.e. plain Adagrad).
+
+    Gradients may be dense arrays or, for 2-D tables, :class:`fastlr.RowGrad` /
+    ``scipy.sparse`` matrices.  A row gradient is *exact* without weight decay -- an untouched
+    row would get ``s_r + 0`` and ``theta_r + 0`` from the dense step, so skipping it changes
+    nothing (corner cases as for :class:`fastlr.Adagrad`: ``eps = 0`` with ``s_r = 0``, or a
+    NaN accumulator, where the dense step would write NaN) -- and *lazy* with it (weight decay
+    reaches the touched rows only).
+
+    Parameters
+    ----------
+    params : iterable of ndarray or of dicts
+        Parameters or param groups, as for every fastlr optimizer.
+    lr : float or schedule, default 1e-2
+    lr_decay : float, default 0
+    weight_decay : float, default 0
+    initial_accumulator_value : float, default 0
+    eps : float, default 1e-10
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np, fastlr
+    >>> table = np.zeros((1000, 4))
+    >>> opt = fastlr.RowwiseAdagrad([table], lr=0.1)
+    >>> opt.step([fastlr.RowGrad([7, 7], np.array([[1.0, -1, 1, -1], [1.0, -1, 1, -1]]))])
+    >>> table[7]
+    array([-0.1,  0.1, -0.1,  0.1])
+    >>> opt.state[0]["sum"].shape, float(opt.state[0]["sum"][7])
+    ((1000,), 4.0)
+
+    References
+    ----------
+    Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
+    Optimization", JMLR 2011.  Naumov et al., "Deep Learning Recommendation Model for
+    Personalization and Recommendation Systems" (DLRM), 2019.
+    """
+
+    _kind = -1  # no dense multi-tensor kernel: every tensor is updated by the row kernels
+
+    def __init__(self, params: Iterable[Any], lr: Any = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10, *, maximize: bool = False):
+        self._grads: Sequence[Any] | None = None
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_number(group["lr"], "learning rate", schedule_ok=True)
+        check_number(group["lr_decay"], "lr_decay value")
+        check_number(group["weight_decay"], "weight_decay value")
+        check_number(group["initial_accumulator_value"], "initial_accumulator_value")
+        check_number(group["eps"], "epsilon value")
+        check_flag(group["maximize"], "maximize")
+        for p in group["params"]:
+            if p.ndim == 0:
+                raise ValueError("RowwiseAdagrad needs parameters with at least one dimension "
+                                 "(rows are along axis 0)")
+
+    def _state_spec(self, group: dict[str, Any]) -> tuple:
+        return (("sum", float(group["initial_accumulator_value"])), None, None)
+
+    def _state_shape(self, p: np.ndarray) -> tuple[int, ...]:
+        return (p.shape[0],)
+
+    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
+        return 0, ()  # no dense multi-tensor kernel (see _apply_bucket)
+
+    def step(self, grads: Sequence[Any]) -> None:
+        """Update every parameter in place; see :meth:`fastlr.optim.Optimizer.step`."""
+        self._grads = grads  # the dense gradients, read back in _apply_bucket
+        try:
+            super().step(grads)
+        finally:
+            self._grads = None
+
+    def _apply_bucket(self, b: _Bucket, n_none: int, rows: list) -> None:
+        active = np.flatnonzero(b.kind != 0)
+        if active.size == 0:
+            return
+        group = self.param_groups[b.group_index]
+        lr = self._lr(group)
+        spec = self._state_spec(group)
+        if (not b.ready or spec != b.spec) and self._prepare_state(b, spec, active):
+            self._refresh_owned()
+        steps = b.steps.copy()
+        steps[active] += 1
+        b.set_steps(steps)
+        converted = {j: (r, v) for j, r, v in rows}
+        for j in active:
+            i = int(b.index[j])
+            p, state, step = b.params[j], self.state[i], int(steps[j])
+            r, v = converted.get(j, (None, None))
+            if r is not None:
+                self._row_step(i, p, state, r, v, group, lr, step)
+            else:
+                # v: a contiguous copy of a non-contiguous dense gradient, else the user's array
+                grad = v if v is not None else self._grads[i]
+                _rows.rowwise_adagrad_dense(p, state, grad, group, lr, step)
+
+    def _row_step(self, index: int, param: np.ndarray, state: dict, rows: np.ndarray,
+                  values: np.ndarray, group: dict, lr: float, step: int) -> None:
+        _rows.rowwise_adagrad(param, state, rows, values, group, lr, step)
