@@ -2,12 +2,9 @@
 import numpy as np
 import pytest
 
-import fastlr
 from fastlr.recsys import TrainConfig, popularity_baseline, synthetic, temporal_split, train
 from fastlr.recsys.train import make_lr
 
-HAVE_ROWS = hasattr(fastlr, "RowGrad") and hasattr(fastlr, "SGD")
-needs_api = pytest.mark.skipif(not HAVE_ROWS, reason="fastlr.RowGrad / optimizers not built yet")
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +12,6 @@ def split():
     return temporal_split(synthetic(600, 400, 30_000, seed=11))
 
 
-@needs_api
 def test_short_training_beats_popularity(split):
     pop = popularity_baseline(split)
     result = train(split, TrainConfig(optimizer="adagrad", epochs=12, dim=16, batch_size=512, seed=0))
@@ -25,7 +21,6 @@ def test_short_training_beats_popularity(split):
     assert result.history[-1]["loss"] < 0.8 * result.history[0]["loss"]
 
 
-@needs_api
 @pytest.mark.parametrize("backend", ["fastlr", "reference"])
 def test_same_seed_same_results(split, backend):
     cfg = TrainConfig(optimizer="adam", schedule="cosine", epochs=3, dim=8, batch_size=700, seed=4,
@@ -39,7 +34,6 @@ def test_same_seed_same_results(split, backend):
     assert [h["loss"] for h in c.history] != [h["loss"] for h in a.history]
 
 
-@needs_api
 def test_history_time_split_and_lr_curve(split):
     r = train(split, TrainConfig(optimizer="sgd", schedule="step", epochs=4, dim=8, batch_size=1000,
                                  patience=0))
@@ -54,7 +48,6 @@ def test_history_time_split_and_lr_curve(split):
     assert 0 < tot["optimizer_share"] < 1 and tot["interactions_per_s"] > 0
 
 
-@needs_api
 def test_plateau_and_early_stopping(split):
     # a tiny learning rate: validation stalls, plateau halves the rate after 2 flat epochs
     # (patience 1), early stopping ends the run after 3
@@ -65,7 +58,6 @@ def test_plateau_and_early_stopping(split):
     assert r.best_epoch == 1
 
 
-@needs_api
 def test_reference_backend_matches_fastlr_for_sgd(split):
     cfg = TrainConfig(optimizer="sgd", epochs=2, dim=8, batch_size=512)
     a = train(split, cfg)
@@ -73,7 +65,6 @@ def test_reference_backend_matches_fastlr_for_sgd(split):
     assert a.test["ndcg"] == pytest.approx(b.test["ndcg"], abs=1e-3)
 
 
-@needs_api
 @pytest.mark.parametrize("name", ["constant", "step", "exponential", "cosine", "warmup_cosine", "plateau"])
 def test_schedules_are_sized_to_the_run(name):
     lr = make_lr(name, 0.1, steps_per_epoch=10, epochs=5)

@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="early stopping after this many epochs without validation improvement (0: off)")
     p.add_argument("--seeds", type=_positive_int, default=1,
                    help="number of seeds (0, 1, ...): metrics are reported as mean ± std")
-    p.add_argument("--threads", type=_positive_int, default=None, help="fastlr.set_num_threads(n)")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="fastlr.set_num_threads(n). One thread by default: a BPR step updates only a few "
+                        "thousand rows, too little work to pay for an OpenMP parallel region, and on a "
+                        "machine whose cores are busy libgomp's spin-waiting stalls 2-thread regions")
     p.add_argument("--out", default="recsys-results", help="output folder for results.json and plots")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 3 epochs, dim 16, SGD/Adagrad/Adam, constant and cosine")
