@@ -75,3 +75,15 @@ def test_missing_local_file_is_a_clear_error(tmp_path, capsys):
 def test_data_path_needs_movielens(capsys):
     with pytest.raises(SystemExit):
         main(["--data", "synthetic", "--data-path", "x"])
+
+
+def test_scale_mode_small_sizes(tmp_path, capsys):
+    out = tmp_path / "scale"
+    assert main(["--scale", "--scale-sizes", "2000,8000", "--dim", "8", "--no-progress", "--out", str(out)]) == 0
+    results = json.loads((out / "scale_fixed.json").read_text())
+    rows = results["scale"]
+    assert [r["n_interactions"] for r in rows] == [2000, 8000]
+    # fixed shape: the model of the largest size for every size
+    assert {(r["n_users"], r["n_items"]) for r in rows} == {(80, 50)}
+    assert all(r["interactions_per_s"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
+    assert "throughput max/min ratio" in capsys.readouterr().out

@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                    default=list(DEFAULT_SCALE_SIZES), help="--scale: interaction counts")
     p.add_argument("--scale-optimizer", choices=list(OPTIMIZERS), default="adam",
                    help="--scale: optimizer")
+    p.add_argument("--scale-shape", choices=["fixed", "proportional"], default="fixed",
+                   help="--scale: 'fixed' keeps the model of the largest size (users = max/100, items = "
+                        "max/200) so only the work grows; 'proportional' grows users and items with the "
+                        "interactions (the tables then outgrow the CPU caches)")
+    p.add_argument("--scale-users", type=_positive_int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--scale-items", type=_positive_int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--scale-worker", type=_positive_int, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -346,29 +352,45 @@ def scale_worker(args: argparse.Namespace) -> Dict[str, Any]:
         fastlr.set_num_threads(args.threads)
     n = args.scale_worker
     n_users, n_items = scale_shape(n)
+    n_users, n_items = args.scale_users or n_users, args.scale_items or n_items
     t0 = time.perf_counter()
     data = synthetic(n_users, n_items, n, seed=0)
     split = temporal_split(data)
     generate = time.perf_counter() - t0
-    cfg = TrainConfig(optimizer=args.scale_optimizer, epochs=args.epochs or 1, dim=args.dim or 64,
+    # at least two epochs and about 1e6 timed interactions, so small sizes are not a blip
+    epochs = args.epochs or max(2, 1 + -(-1_000_000 // len(split.train)))
+    cfg = TrainConfig(optimizer=args.scale_optimizer, epochs=epochs, dim=args.dim or 64,
                       batch_size=args.batch_size or 1024, lr=args.lr, evaluate_every=0, patience=0)
     result = train(split, cfg, progress=args.progress, evaluate_test=False)
-    tot = result.totals()
+    # steady state: epochs after the first (the first also pays for first-touch page faults of the
+    # freshly allocated optimizer state, which would penalise small runs over big tables)
+    steady = result.history[1:] if len(result.history) > 1 else result.history
+    parts = {key: sum(h[key] for h in steady) for key in ("sampling", "forward_backward", "optimizer")}
+    train_s = sum(parts.values())
+    last = {"sampling": parts["sampling"], "forward_backward": parts["forward_backward"],
+            "optimizer": parts["optimizer"]}
     return {"n_interactions": n, "n_users": n_users, "n_items": n_items, "n_train": result.n_train,
-            "epochs": len(result.history), "generate_s": generate, "train_s": tot["train"] / len(result.history),
-            "sampling_s": tot["sampling"], "forward_backward_s": tot["forward_backward"],
-            "optimizer_s": tot["optimizer"], "interactions_per_s": tot["interactions_per_s"],
-            "optimizer_share": tot["optimizer_share"], "peak_rss_mib": _peak_rss_mib(),
+            "epochs": len(result.history), "generate_s": generate, "train_s": train_s / len(steady),
+            "sampling_s": last["sampling"], "forward_backward_s": last["forward_backward"],
+            "optimizer_s": last["optimizer"], "interactions_per_s": result.n_train * len(steady) / train_s,
+            "optimizer_share": last["optimizer"] / train_s, "peak_rss_mib": _peak_rss_mib(),
+            "first_epoch_interactions_per_s": result.n_train / (result.history[0]["sampling"]
+                                                                + result.history[0]["forward_backward"]
+                                                                + result.history[0]["optimizer"]),
             "config": asdict(cfg)}
 
 
 def run_scale(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     """Throughput and peak memory at each ``--scale-sizes`` (each size in its own process)."""
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in sorted(args.scale_sizes):
         cmd = [sys.executable, "-m", "fastlr.recsys", "--scale-worker", str(n),
                "--scale-optimizer", args.scale_optimizer, "--no-progress"]
+        if args.scale_shape == "fixed":
+            n_users, n_items = scale_shape(max(args.scale_sizes))
+            cmd += ["--scale-users", str(n_users), "--scale-items", str(n_items)]
         for flag, value in (("--epochs", args.epochs), ("--dim", args.dim), ("--batch-size", args.batch_size),
                             ("--threads", args.threads), ("--lr", args.lr)):
             if value is not None:
@@ -387,13 +409,15 @@ def run_scale(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     log(table)
     log(f"\nthroughput max/min ratio {ratio:.2f} (target <= 1.5: flat in the amount of work)")
     payload = {"command": "python -m fastlr.recsys " + " ".join(sys.argv[1:]),
-               "hardware": report.hardware_line(), "scale": rows, "throughput_ratio": ratio}
+               "hardware": report.hardware_line(), "scale": rows, "throughput_ratio": ratio,
+               "shape": args.scale_shape, "optimizer": args.scale_optimizer, "threads": args.threads}
     if not args.no_plots:
-        plot = report.plot_scale(rows, out)
+        plot = report.plot_scale(rows, out, name=f"scale_{args.scale_shape}.png")
         payload["plots"] = [plot] if plot else []
-    report.write_json(out / "scale.json", payload)
-    (out / "scale.md").write_text(report.format_scale_table(rows, markdown=True) + "\n", encoding="utf-8")
-    log(f"wrote {out / 'scale.json'}")
+    stem = f"scale_{args.scale_shape}"
+    report.write_json(out / f"{stem}.json", payload)
+    (out / f"{stem}.md").write_text(report.format_scale_table(rows, markdown=True) + "\n", encoding="utf-8")
+    log(f"wrote {out / (stem + '.json')}")
     return payload
 
 

@@ -215,7 +215,7 @@ def plot_all(runs: List[Dict[str, Any]], out: Path) -> List[str]:
     return written
 
 
-def plot_scale(rows: List[Dict[str, Any]], out: Path) -> Optional[str]:
+def plot_scale(rows: List[Dict[str, Any]], out: Path, name: str = "scale.png") -> Optional[str]:
     """Interactions per second and training time against the number of interactions (log x)."""
     plt = _pyplot()
     if plt is None or not rows:
@@ -238,6 +238,6 @@ def plot_scale(rows: List[Dict[str, Any]], out: Path) -> Optional[str]:
     a2.legend()
     a2.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "scale.png", dpi=110)
+    fig.savefig(out / name, dpi=110)
     plt.close(fig)
-    return "scale.png"
+    return name

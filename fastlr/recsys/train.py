@@ -200,23 +200,37 @@ def _group_lr(opt, step: int) -> float:
 
 
 class PositiveSet:
-    """Membership test for known (user, item) pairs, vectorized.
+    """Membership test for known (user, item) pairs, vectorized and exact.
 
-    A dense boolean table when ``n_users * n_items`` is at most ``dense_limit`` (one byte per pair: a
-    lookup is one gather), else sorted int64 keys and a binary search (8 bytes per interaction).
+    Small problems (``n_users * n_items <= dense_limit``) use a dense boolean table: a lookup is one
+    gather. Large ones keep the sorted int64 keys ``user * n_items + item`` and, in front of the binary
+    search (about 20 cache misses per query on tens of MB), a one-hash bit filter of 8 to 16 bits per pair
+    (16 MiB for 1e7 pairs): only the few queries whose bit is set (true pairs and at most about 12%
+    false alarms) are searched, so the cost per query stays nearly flat as the data grow.
     """
+
+    _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2**64 / golden ratio)
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
                  dense_limit: int = 1 << 26) -> None:
         self.n_items = n_items
         keys = users.astype(np.int64) * n_items + items
+        self.table: Optional[np.ndarray] = None
+        self.keys: Optional[np.ndarray] = None
+        self.bits: Optional[np.ndarray] = None
         if n_users * n_items <= dense_limit:
-            self.table: Optional[np.ndarray] = np.zeros(n_users * n_items, dtype=bool)
+            self.table = np.zeros(n_users * n_items, dtype=bool)
             self.table[keys] = True
-            self.keys = None
-        else:
-            self.table = None
-            self.keys = sorted_unique(keys)
+            return
+        self.keys = sorted_unique(keys)
+        self._shift = np.uint64(64 - max(16, int(8 * max(1, len(self.keys)) - 1).bit_length()))
+        n_bits = 1 << (64 - int(self._shift))
+        self.bits = np.zeros(n_bits // 8, dtype=np.uint8)
+        h = self._hash(self.keys)
+        np.bitwise_or.at(self.bits, h >> 3, np.left_shift(1, h & 7).astype(np.uint8))
+
+    def _hash(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * self._GOLDEN) >> self._shift).astype(np.int64)
 
     def __len__(self) -> int:
         return int(self.table.sum()) if self.table is not None else len(self.keys)
@@ -226,10 +240,16 @@ class PositiveSet:
         keys = users.astype(np.int64) * self.n_items + items
         if self.table is not None:
             return self.table[keys]
+        out = np.zeros(len(keys), dtype=bool)
         if len(self.keys) == 0:
-            return np.zeros(len(keys), dtype=bool)
-        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return self.keys[pos] == keys
+            return out
+        h = self._hash(keys)
+        maybe = np.flatnonzero((self.bits[h >> 3] >> (h & 7)) & 1)
+        if len(maybe):
+            k = keys[maybe]
+            pos = np.minimum(np.searchsorted(self.keys, k), len(self.keys) - 1)
+            out[maybe] = self.keys[pos] == k
+        return out
 
 
 def sample_negatives(rng: np.random.Generator, users: np.ndarray, n_items: int,
