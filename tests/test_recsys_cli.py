@@ -79,11 +79,12 @@ def test_data_path_needs_movielens(capsys):
 
 def test_scale_mode_small_sizes(tmp_path, capsys):
     out = tmp_path / "scale"
-    assert main(["--scale", "--scale-sizes", "2000,8000", "--dim", "8", "--no-progress", "--out", str(out)]) == 0
+    assert main(["--scale", "--scale-sizes", "20000,50000", "--dim", "8", "--epochs", "2", "--no-progress",
+                 "--out", str(out)]) == 0
     results = json.loads((out / "scale_fixed.json").read_text())
     rows = results["scale"]
-    assert [r["n_interactions"] for r in rows] == [2000, 8000]
+    assert [r["n_interactions"] for r in rows] == [20000, 50000]
     # fixed shape: the model of the largest size for every size
-    assert {(r["n_users"], r["n_items"]) for r in rows} == {(80, 50)}
+    assert {(r["n_users"], r["n_items"]) for r in rows} == {(500, 250)}
     assert all(r["interactions_per_s"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
     assert "throughput max/min ratio" in capsys.readouterr().out
