@@ -2,8 +2,8 @@
 
 Three tiers, as everywhere in fastlr:
 
-* ``cdef ... noexcept nogil`` functions on raw pointers that update one row (``_*_row``) or
-  sort / sum index arrays;
+* ``cdef ... noexcept nogil`` functions on raw pointers that sort / sum index arrays, and
+  the optimizers' range functions of ``_updates.pxd``, called once per touched row;
 * ``def`` wrappers over typed memoryviews that check shapes, the row list and the thread
   count, then release the GIL and run a ``prange`` over the touched rows;
 * the Python layer (``fastlr.optim._rowgrad``, ``fastlr.optim._rows``) validates the user's
@@ -14,18 +14,23 @@ the coalesced gradient rows, ``values[k]`` belonging to ``param[rows[k]]``.  Bec
 are unique, each row is updated by exactly one thread with the same sequential arithmetic, so
 the result is bitwise identical for any thread count.
 
-The per-element arithmetic is PyTorch's dense single-tensor formula written out operation by
-operation in the parameter's dtype (``floating``), with every scalar cast to that dtype once
-per row.  The build uses ``-ffp-contract=off``, so no fused multiply-add changes a rounding and
-the NumPy twins in ``fastlr.reference.rows`` agree bit for bit.
+The per-element arithmetic is the dense kernels' own (``_updates.pxd``: PyTorch's dense
+single-tensor formula in the parameter's dtype, ``floating``), applied to a row of ``n_cols``
+consecutive elements; each wrapper packs its scalar arguments into the ``hp`` / ``pt`` arrays and
+``flags`` of that interface once per call.  The build uses ``-ffp-contract=off``, so no fused
+multiply-add changes a rounding and the NumPy twins in ``fastlr.reference.rows`` agree bit for
+bit.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport fabs, sqrt, sqrtf
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy
 
-from fastlr._kernels._common cimport floating, nan_max
+from fastlr._kernels._common cimport floating
+from fastlr._kernels._updates cimport (
+    F_AMSGRAD, F_CENTERED, F_DECOUPLED, F_MAXIMIZE, F_MOMENTUM, F_NESTEROV, F_WD,
+    _adadelta, _adagrad, _adam, _rmsprop, _sgd, _sqrt,
+)
 
 import numpy as np
 
@@ -69,13 +74,6 @@ cdef int _team_size(Py_ssize_t n_rows, int n_threads) noexcept nogil:
     if n_threads > n_rows:
         return <int>n_rows if n_rows > 0 else 1
     return n_threads
-
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
 
 
 # --------------------------------------------------------------------------------------
@@ -303,48 +301,8 @@ cdef inline tuple _shape2(Py_ssize_t a, Py_ssize_t b):
 
 
 # --------------------------------------------------------------------------------------
-# Point helpers (one element, PyTorch's operation order)
-# --------------------------------------------------------------------------------------
-
-cdef inline floating _lerp(floating start, floating end, floating weight,
-                           floating one_minus_weight, bint small_weight) noexcept nogil:
-    """PyTorch's ``lerp``: exact at both ends, switching formula at ``|weight| < 0.5``."""
-    if small_weight:
-        return start + weight * (end - start)
-    return end - (end - start) * one_minus_weight
-
-
-# --------------------------------------------------------------------------------------
 # SGD
 # --------------------------------------------------------------------------------------
-
-cdef inline void _sgd_row(floating* p, floating* buf, const floating* g, Py_ssize_t n,
-                          double lr, double weight_decay, double momentum, double dampening,
-                          bint nesterov, bint maximize, bint first_step) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating gj, b
-    cdef floating neg_lr = <floating>(-lr)
-    cdef floating wd = <floating>weight_decay
-    cdef floating mom = <floating>momentum
-    cdef floating keep = <floating>(1.0 - dampening)
-    cdef bint use_wd = weight_decay != 0.0
-    cdef bint use_mom = momentum != 0.0
-    for j in range(n):
-        gj = -g[j] if maximize else g[j]
-        if use_wd:
-            gj = gj + wd * p[j]
-        if use_mom:
-            if first_step:
-                b = gj
-            else:
-                b = buf[j] * mom + keep * gj
-            buf[j] = b
-            if nesterov:
-                gj = gj + mom * b
-            else:
-                gj = b
-        p[j] = p[j] + neg_lr * gj
-
 
 def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
              const int64_t[::1] rows, const floating[:, ::1] values,
@@ -370,6 +328,12 @@ def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
     cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
     cdef int team
     cdef bint use_mom = momentum != 0.0
+    cdef double hp[4]
+    cdef double pt[1]
+    cdef int flags = ((F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
+                      | (F_MOMENTUM if use_mom else 0) | (F_NESTEROV if nesterov else 0))
+    hp[:] = [lr, momentum, dampening, weight_decay]
+    pt[0] = 1.0 if first_step else 0.0
     _check_rows(rows, values.shape[0], values.shape[1], shape)
     if use_mom:
         _check_same_shape("momentum_buffer", _shape2(momentum_buffer.shape[0], momentum_buffer.shape[1]), shape)
@@ -382,61 +346,14 @@ def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
                 _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
                 if use_mom:
                     _prefetch_row(&momentum_buffer[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _sgd_row(&param[rows[k], 0],
-                     &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
-                     &values[k, 0], n_cols, lr, weight_decay, momentum, dampening,
-                     nesterov, maximize, first_step)
+            _sgd(&param[rows[k], 0], &values[k, 0],
+                 &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
+                 n_cols, hp, pt, flags)
 
 
 # --------------------------------------------------------------------------------------
 # Adam / AdamW / AMSGrad
 # --------------------------------------------------------------------------------------
-
-cdef inline void _adam_loop(floating* p, floating* m, floating* v, floating* vmax,
-                            const floating* g, Py_ssize_t n, floating sign, floating w1,
-                            floating one_minus_w1, bint small_w1, floating b2, floating w2,
-                            floating e, floating nss, floating bc2s, floating wd, floating dec,
-                            bint l2, bint shrink, const bint amsgrad) noexcept nogil:
-    # Every load and store is unconditional and the flags select values, so gcc vectorizes
-    # the loop; ``amsgrad`` is a compile-time constant at each call site.
-    cdef Py_ssize_t j
-    cdef floating gj, pj, mj, vj
-    for j in range(n):
-        gj = sign * g[j]
-        pj = p[j]
-        gj = gj + wd * pj if l2 else gj
-        pj = pj * dec if shrink else pj
-        mj = m[j]
-        mj = mj + w1 * (gj - mj) if small_w1 else gj - (gj - mj) * one_minus_w1
-        vj = v[j] * b2 + (w2 * gj) * gj
-        m[j] = mj
-        v[j] = vj
-        if amsgrad:
-            vj = nan_max(vmax[j], vj)
-            vmax[j] = vj
-        p[j] = pj + (nss * mj) / (_sqrt(vj) / bc2s + e)
-
-
-cdef inline void _adam_row(floating* p, floating* m, floating* v, floating* vmax,
-                           const floating* g, Py_ssize_t n,
-                           double beta1, double beta2, double eps, double neg_step_size,
-                           double bias_correction2_sqrt, double weight_decay, double decay,
-                           bint decoupled, bint amsgrad, bint maximize) noexcept nogil:
-    cdef floating w1 = <floating>(1.0 - beta1)
-    cdef floating sign = -1 if maximize else 1
-    cdef bint l2 = weight_decay != 0.0 and not decoupled
-    cdef bint shrink = weight_decay != 0.0 and decoupled
-    if amsgrad:
-        _adam_loop(p, m, v, vmax, g, n, sign, w1, 1 - w1, fabs(w1) < 0.5, <floating>beta2,
-                   <floating>(1.0 - beta2), <floating>eps, <floating>neg_step_size,
-                   <floating>bias_correction2_sqrt, <floating>weight_decay, <floating>decay,
-                   l2, shrink, True)
-    else:
-        _adam_loop(p, m, v, vmax, g, n, sign, w1, 1 - w1, fabs(w1) < 0.5, <floating>beta2,
-                   <floating>(1.0 - beta2), <floating>eps, <floating>neg_step_size,
-                   <floating>bias_correction2_sqrt, <floating>weight_decay, <floating>decay,
-                   l2, shrink, False)
-
 
 def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1] exp_avg_sq,
               floating[:, ::1] max_exp_avg_sq, const int64_t[::1] rows,
@@ -467,6 +384,15 @@ def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1]
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
     cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
     cdef int team
+    cdef bint use_wd = weight_decay != 0.0
+    cdef double hp[5]
+    cdef double pt[2]
+    cdef int flags = ((F_MAXIMIZE if maximize else 0) | (F_AMSGRAD if amsgrad else 0)
+                      | (F_WD if use_wd and not decoupled else 0)
+                      | (F_DECOUPLED if use_wd and decoupled else 0))
+    hp[:] = [beta1, beta2, eps, weight_decay, decay]
+    # _adam takes the step size and negates it; -(-x) is exact
+    pt[:] = [-neg_step_size, bias_correction2_sqrt]
     _check_rows(rows, values.shape[0], values.shape[1], shape)
     _check_same_shape("exp_avg", _shape2(exp_avg.shape[0], exp_avg.shape[1]), shape)
     _check_same_shape("exp_avg_sq", _shape2(exp_avg_sq.shape[0], exp_avg_sq.shape[1]), shape)
@@ -483,33 +409,15 @@ def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1]
                 _prefetch_row(&exp_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
                 _prefetch_row(&exp_avg_sq[rows[k + PREFETCH_AHEAD], 0],
                               n_cols * sizeof(floating))
-            _adam_row(&param[rows[k], 0], &exp_avg[rows[k], 0], &exp_avg_sq[rows[k], 0],
-                      &max_exp_avg_sq[rows[k], 0] if amsgrad else <floating*>NULL,
-                      &values[k, 0], n_cols, beta1, beta2, eps, neg_step_size,
-                      bias_correction2_sqrt, weight_decay, decay, decoupled, amsgrad, maximize)
+            _adam(&param[rows[k], 0], &values[k, 0], &exp_avg[rows[k], 0],
+                  &exp_avg_sq[rows[k], 0],
+                  &max_exp_avg_sq[rows[k], 0] if amsgrad else <floating*>NULL,
+                  n_cols, hp, pt, flags)
 
 
 # --------------------------------------------------------------------------------------
 # Adagrad
 # --------------------------------------------------------------------------------------
-
-cdef inline void _adagrad_row(floating* p, floating* s, const floating* g, Py_ssize_t n,
-                              double clr, double weight_decay, double eps,
-                              bint maximize) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating gj, std
-    cdef floating neg_clr = <floating>(-clr)
-    cdef floating wd = <floating>weight_decay
-    cdef floating e = <floating>eps
-    cdef bint use_wd = weight_decay != 0.0
-    for j in range(n):
-        gj = -g[j] if maximize else g[j]
-        if use_wd:
-            gj = gj + wd * p[j]
-        s[j] = s[j] + gj * gj
-        std = _sqrt(s[j]) + e
-        p[j] = p[j] + (neg_clr * gj) / std
-
 
 def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
                  const int64_t[::1] rows, const floating[:, ::1] values,
@@ -531,6 +439,11 @@ def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
     cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
     cdef int team
+    cdef double hp[2]
+    cdef double pt[1]
+    cdef int flags = (F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
+    hp[:] = [eps, weight_decay]
+    pt[0] = clr
     _check_rows(rows, values.shape[0], values.shape[1], shape)
     _check_same_shape("sum", _shape2(state_sum.shape[0], state_sum.shape[1]), shape)
     if n == 0 or n_cols == 0:
@@ -541,67 +454,13 @@ def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
             if k + PREFETCH_AHEAD < n:
                 _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
                 _prefetch_row(&state_sum[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _adagrad_row(&param[rows[k], 0], &state_sum[rows[k], 0], &values[k, 0], n_cols,
-                         clr, weight_decay, eps, maximize)
+            _adagrad(&param[rows[k], 0], &values[k, 0], &state_sum[rows[k], 0], n_cols, hp, pt,
+                     flags)
 
 
 # --------------------------------------------------------------------------------------
 # RMSprop
 # --------------------------------------------------------------------------------------
-
-cdef inline void _rmsprop_loop(floating* p, floating* sq, floating* ga, floating* buf,
-                               const floating* g, Py_ssize_t n, floating sign, floating neg_lr,
-                               floating a, floating w, floating one_minus_w, bint small_w,
-                               floating e, floating wd, floating mom, bint use_wd,
-                               const bint centered, const bint use_mom) noexcept nogil:
-    # Unconditional loads/stores, compile-time variants: vectorizable (see _adam_loop).
-    cdef Py_ssize_t j
-    cdef floating gj, pj, sqj, gaj, avg, bj
-    for j in range(n):
-        gj = sign * g[j]
-        pj = p[j]
-        gj = gj + wd * pj if use_wd else gj
-        sqj = sq[j] * a + (w * gj) * gj
-        sq[j] = sqj
-        if centered:
-            gaj = ga[j]
-            gaj = gaj + w * (gj - gaj) if small_w else gj - (gj - gaj) * one_minus_w
-            ga[j] = gaj
-            avg = _sqrt(sqj + (-gaj) * gaj) + e
-        else:
-            avg = _sqrt(sqj) + e
-        if use_mom:
-            bj = buf[j] * mom + gj / avg
-            buf[j] = bj
-            p[j] = pj + neg_lr * bj
-        else:
-            p[j] = pj + (neg_lr * gj) / avg
-
-
-cdef inline void _rmsprop_row(floating* p, floating* sq, floating* ga, floating* buf,
-                              const floating* g, Py_ssize_t n,
-                              double lr, double alpha, double eps, double weight_decay,
-                              double momentum, bint centered, bint maximize) noexcept nogil:
-    cdef floating sign = -1 if maximize else 1
-    cdef floating w = <floating>(1.0 - alpha)
-    cdef bint use_wd = weight_decay != 0.0
-    if centered and momentum > 0.0:
-        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
-                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
-                      use_wd, True, True)
-    elif centered:
-        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
-                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
-                      use_wd, True, False)
-    elif momentum > 0.0:
-        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
-                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
-                      use_wd, False, True)
-    else:
-        _rmsprop_loop(p, sq, ga, buf, g, n, sign, <floating>(-lr), <floating>alpha, w, 1 - w,
-                      fabs(w) < 0.5, <floating>eps, <floating>weight_decay, <floating>momentum,
-                      use_wd, False, False)
-
 
 def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:, ::1] grad_avg,
                  floating[:, ::1] momentum_buffer, const int64_t[::1] rows,
@@ -627,6 +486,10 @@ def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:
     cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
     cdef int team
     cdef bint use_mom = momentum > 0.0
+    cdef double hp[5]
+    cdef int flags = ((F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
+                      | (F_CENTERED if centered else 0) | (F_MOMENTUM if use_mom else 0))
+    hp[:] = [lr, alpha, eps, weight_decay, momentum]
     _check_rows(rows, values.shape[0], values.shape[1], shape)
     _check_same_shape("square_avg", _shape2(square_avg.shape[0], square_avg.shape[1]), shape)
     if centered:
@@ -646,39 +509,15 @@ def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:
                     _prefetch_row(&grad_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
                 if use_mom:
                     _prefetch_row(&momentum_buffer[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _rmsprop_row(&param[rows[k], 0], &square_avg[rows[k], 0],
-                         &grad_avg[rows[k], 0] if centered else <floating*>NULL,
-                         &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
-                         &values[k, 0], n_cols, lr, alpha, eps, weight_decay, momentum,
-                         centered, maximize)
+            _rmsprop(&param[rows[k], 0], &values[k, 0], &square_avg[rows[k], 0],
+                     &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
+                     &grad_avg[rows[k], 0] if centered else <floating*>NULL,
+                     n_cols, hp, flags)
 
 
 # --------------------------------------------------------------------------------------
 # Adadelta
 # --------------------------------------------------------------------------------------
-
-cdef inline void _adadelta_row(floating* p, floating* sq, floating* acc, const floating* g,
-                               Py_ssize_t n, double lr, double rho, double eps,
-                               double weight_decay, bint maximize) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating gj, std, delta
-    cdef floating neg_lr = <floating>(-lr)
-    cdef floating r = <floating>rho
-    cdef floating w = <floating>(1.0 - rho)
-    cdef floating e = <floating>eps
-    cdef floating wd = <floating>weight_decay
-    cdef bint use_wd = weight_decay != 0.0
-    for j in range(n):
-        gj = -g[j] if maximize else g[j]
-        if use_wd:
-            gj = gj + wd * p[j]
-        sq[j] = sq[j] * r + (w * gj) * gj
-        std = _sqrt(sq[j] + e)
-        delta = _sqrt(acc[j] + e)
-        delta = (delta / std) * gj
-        acc[j] = acc[j] * r + (w * delta) * delta
-        p[j] = p[j] + neg_lr * delta
-
 
 def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
                   floating[:, ::1] acc_delta, const int64_t[::1] rows,
@@ -697,6 +536,9 @@ def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
     cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
     cdef int team
+    cdef double hp[4]
+    cdef int flags = (F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
+    hp[:] = [lr, rho, eps, weight_decay]
     _check_rows(rows, values.shape[0], values.shape[1], shape)
     _check_same_shape("square_avg", _shape2(square_avg.shape[0], square_avg.shape[1]), shape)
     _check_same_shape("acc_delta", _shape2(acc_delta.shape[0], acc_delta.shape[1]), shape)
@@ -709,8 +551,8 @@ def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
                 _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
                 _prefetch_row(&square_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
                 _prefetch_row(&acc_delta[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _adadelta_row(&param[rows[k], 0], &square_avg[rows[k], 0], &acc_delta[rows[k], 0],
-                          &values[k, 0], n_cols, lr, rho, eps, weight_decay, maximize)
+            _adadelta(&param[rows[k], 0], &values[k, 0], &square_avg[rows[k], 0],
+                      &acc_delta[rows[k], 0], n_cols, hp, flags)
 
 
 # --------------------------------------------------------------------------------------

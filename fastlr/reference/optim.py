@@ -18,9 +18,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from fastlr.reference.rows import _rowwise_adagrad_block as rowwise_adagrad_block
 from fastlr.reference.rows import coalesce_rows
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "RowwiseAdagrad"]
 
 
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
@@ -270,3 +271,26 @@ class Adadelta(_Reference):
         delta = np.sqrt(state["acc_delta"] + eps) / std * g
         state["acc_delta"][...] = state["acc_delta"] * rho + (1 - rho) * delta * delta
         p[...] = p + (-lr) * delta
+
+
+class RowwiseAdagrad(_Reference):
+    """:class:`fastlr.RowwiseAdagrad`: Adagrad with one accumulator per row (axis 0)."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _init_state(self, state, p, group):
+        state["sum"] = np.full(p.shape[0], group["initial_accumulator_value"], dtype=p.dtype)
+
+    def _update(self, p, grad, state, group, lr, step):
+        clr = lr / (1 + (step - 1) * group["lr_decay"])
+        table = p.reshape(len(p), -1)
+        new_p, new_sum = rowwise_adagrad_block(
+            table, state["sum"], grad.reshape(len(p), -1), clr=clr,
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+            param=table)
+        state["sum"][...] = new_sum
+        p[...] = new_p.reshape(p.shape)
