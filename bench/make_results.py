@@ -29,8 +29,11 @@ KERNELS_JSON = RESULTS / "kernels.json"
 
 RECSYS_CMD = [sys.executable, "-m", "fastlr.recsys", "--seeds", "3", "--out", str(RECSYS), "--no-progress"]
 SCALE_CMD = [sys.executable, "-m", "fastlr.recsys", "--scale", "--out", str(RECSYS), "--no-progress"]
-KERNEL_CMD = [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-              f"--benchmark-json={KERNELS_JSON}"]
+SCALE_PROP_CMD = SCALE_CMD + ["--scale-shape", "proportional"]
+KERNEL_FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("bench_*.py"))
+# -o addopts= drops the project's default --benchmark-skip
+KERNEL_CMD = [sys.executable, "-m", "pytest", *KERNEL_FILES, "-o", "addopts=", "--benchmark-only", "-q",
+              "-p", "no:cacheprovider", f"--benchmark-json={KERNELS_JSON}"]
 
 
 def _show(cmd: List[str]) -> str:
@@ -45,7 +48,7 @@ def _run(cmd: List[str]) -> None:
 
 def _kernel_suite_exists() -> bool:
     bench = ROOT / "bench"
-    return any(bench.glob("test_*.py")) or any(bench.glob("bench_*.py"))
+    return bool(KERNEL_FILES)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -117,13 +120,15 @@ def recsys_section(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def scale_section(scale: Dict[str, Any]) -> str:
+def scale_section(scale: Dict[str, Any], png: str) -> str:
     from fastlr.recsys.report import format_scale_table
 
     lines = [format_scale_table(scale["scale"], markdown=True), "",
-             f"Throughput max/min ratio: **{scale['throughput_ratio']:.2f}** (target ≤ 1.5).", ""]
-    if (RECSYS / "scale.png").exists():
-        lines.append("![Throughput against size](results/recsys/scale.png)\n")
+             f"Optimizer {scale.get('optimizer', 'adam')}, {scale.get('threads', 1)} thread(s); throughput in "
+             f"steady state (epochs after the first). Max/min ratio: **{scale['throughput_ratio']:.2f}** "
+             "(target ≤ 1.5).", ""]
+    if (RECSYS / png).exists():
+        lines.append(f"![Throughput against size](results/recsys/{png})\n")
     return "\n".join(lines)
 
 
@@ -138,6 +143,7 @@ def main() -> int:
         _run(RECSYS_CMD)
         if not args.skip_scale:
             _run(SCALE_CMD)
+            _run(SCALE_PROP_CMD)
         if not args.skip_kernels and _kernel_suite_exists():
             _run(KERNEL_CMD)
 
@@ -163,9 +169,15 @@ def main() -> int:
         parts.append(recsys_section(json.loads(results_path.read_text())))
     else:
         parts.append("_not run_\n")
-    parts += ["## Scaling (synthetic data)", "", f"Command: `{_show(SCALE_CMD)}`", ""]
-    scale_path = RECSYS / "scale.json"
-    parts.append(scale_section(json.loads(scale_path.read_text())) if scale_path.exists() else "_not run_\n")
+    parts += ["## Scaling (synthetic data)", ""]
+    for shape, cmd, what in (("fixed", SCALE_CMD, "the model of the largest size for every size: only the "
+                              "work grows"),
+                             ("proportional", SCALE_PROP_CMD, "users and items grow with the interactions: "
+                              "the tables outgrow the CPU caches")):
+        parts += [f"### {shape.capitalize()} model ({what})", "", f"Command: `{_show(cmd)}`", ""]
+        path = RECSYS / f"scale_{shape}.json"
+        parts.append(scale_section(json.loads(path.read_text()), f"scale_{shape}.png") if path.exists()
+                     else "_not run_\n")
     parts += ["## Kernel benchmarks (pytest-benchmark)", "", f"Command: `{_show(KERNEL_CMD)}`", ""]
     parts.append(kernel_tables(KERNELS_JSON) if KERNELS_JSON.exists() else "_not run_\n")
     page = ROOT / "bench" / "RESULTS.md"
