@@ -166,7 +166,11 @@ def main() -> int:
     ]
     results_path = RECSYS / "results.json"
     if results_path.exists():
-        parts.append(recsys_section(json.loads(results_path.read_text())))
+        from fastlr.recsys.report import plot_all
+
+        results = json.loads(results_path.read_text())
+        plot_all(results["runs"], RECSYS)  # redraw with the current plotting code (cheap)
+        parts.append(recsys_section(results))
     else:
         parts.append("_not run_\n")
     parts += ["## Scaling (synthetic data)", ""]

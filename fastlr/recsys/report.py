@@ -158,6 +158,7 @@ def plot_all(runs: List[Dict[str, Any]], out: Path) -> List[str]:
     written = []
 
     fig, ax = plt.subplots(figsize=(8, 5))
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for label, run in first.items():
         if run["config"]["backend"] != "fastlr":
             continue
@@ -175,9 +176,13 @@ def plot_all(runs: List[Dict[str, Any]], out: Path) -> List[str]:
     written.append("val_ndcg.png")
 
     fig, ax = plt.subplots(figsize=(8, 5))
+    seen_schedules = set()
     for label, run in first.items():
-        if run["config"]["backend"] != "fastlr" or not run["lr_curve"]:
+        # normalised, the curves of one schedule coincide whatever the optimizer: draw each once
+        if run["config"]["backend"] != "fastlr" or not run["lr_curve"] or \
+                run["config"]["schedule"] in seen_schedules:
             continue
+        seen_schedules.add(run["config"]["schedule"])
         curve = np.asarray(run["lr_curve"], dtype=np.float64)
         lr0 = curve[0] if curve[0] > 0 else 1.0
         steps = np.arange(len(curve)) / run["steps_per_epoch"]
