@@ -216,15 +216,27 @@ def run_compare(args: argparse.Namespace, log=print) -> Dict[str, Any]:
             schedules = ["constant", "cosine"]
     pop = popularity_baseline(split, k=base.k)
 
-    log(f"[1/3] optimizers with a constant learning rate: {', '.join(optimizers)}")
+    log(f"[1/2] optimizers with a constant learning rate: {', '.join(optimizers)}"
+        + ("" if args.no_reference else "; each followed by the same training (first seed) with its "
+           "pure-NumPy reference, so both see the same machine load"))
+    import fastlr.reference
+
     by_opt: Dict[str, List[Dict[str, Any]]] = {}
+    by_ref: Dict[str, List[Dict[str, Any]]] = {}
     all_runs: List[Dict[str, Any]] = []
     for name in optimizers:
         by_opt[name] = _run_seeds(split, replace(base, optimizer=name), args.seeds, args.progress, log)
         all_runs += by_opt[name]
+        if args.no_reference:
+            continue
+        if not hasattr(fastlr.reference, OPTIMIZERS[name]):
+            log(f"  {name}: no reference run, fastlr.reference has no {OPTIMIZERS[name]}")
+            continue
+        by_ref[name] = _run_seeds(split, replace(base, optimizer=name, backend="reference"), 1,
+                                  args.progress, log)
     best_opt = max(by_opt, key=lambda n: np.mean([_best_val_ndcg(r) for r in by_opt[n]]))
 
-    log(f"[2/3] schedules for the best optimizer by validation NDCG ({best_opt}): {', '.join(schedules)}")
+    log(f"[2/2] schedules for the best optimizer by validation NDCG ({best_opt}): {', '.join(schedules)}")
     by_sched: Dict[str, List[Dict[str, Any]]] = {"constant": by_opt[best_opt]}
     for sched in schedules:
         if sched == "constant":
@@ -235,30 +247,22 @@ def run_compare(args: argparse.Namespace, log=print) -> Dict[str, Any]:
 
     speedups: Dict[str, Dict[str, float]] = {}
     ref_rows = []
-    if not args.no_reference:
-        log("[3/3] the same training with the pure-NumPy reference optimizers (first seed)")
-        import fastlr.reference
-
-        for name in optimizers:
-            if not hasattr(fastlr.reference, OPTIMIZERS[name]):
-                log(f"  {name}: skipped, fastlr.reference has no {OPTIMIZERS[name]}")
-                continue
-            ref = _run_seeds(split, replace(base, optimizer=name, backend="reference"), 1, args.progress, log)
-            all_runs += ref
-            fast = by_opt[name][0]
-            steps_fast, steps_ref = len(fast["lr_curve"]), len(ref[0]["lr_curve"])
-            per_step_fast = fast["totals"]["optimizer"] / max(1, steps_fast)
-            per_step_ref = ref[0]["totals"]["optimizer"] / max(1, steps_ref)
-            speedups[name] = {
-                "optimizer_step": per_step_ref / per_step_fast,
-                "training": (ref[0]["totals"]["train"] / max(1, steps_ref))
-                / (fast["totals"]["train"] / max(1, steps_fast)),
-                "optimizer_ms_per_step_fastlr": 1e3 * per_step_fast,
-                "optimizer_ms_per_step_numpy": 1e3 * per_step_ref,
-                "fastlr_optimizer_share": fast["totals"]["optimizer_share"],
-                "numpy_optimizer_share": ref[0]["totals"]["optimizer_share"],
-            }
-            ref_rows.append(_row(ref))
+    for name, ref in by_ref.items():
+        all_runs += ref
+        fast = by_opt[name][0]
+        steps_fast, steps_ref = len(fast["lr_curve"]), len(ref[0]["lr_curve"])
+        per_step_fast = fast["totals"]["optimizer"] / max(1, steps_fast)
+        per_step_ref = ref[0]["totals"]["optimizer"] / max(1, steps_ref)
+        speedups[name] = {
+            "optimizer_step": per_step_ref / per_step_fast,
+            "training": (ref[0]["totals"]["train"] / max(1, steps_ref))
+            / (fast["totals"]["train"] / max(1, steps_fast)),
+            "optimizer_ms_per_step_fastlr": 1e3 * per_step_fast,
+            "optimizer_ms_per_step_numpy": 1e3 * per_step_ref,
+            "fastlr_optimizer_share": fast["totals"]["optimizer_share"],
+            "numpy_optimizer_share": ref[0]["totals"]["optimizer_share"],
+        }
+        ref_rows.append(_row(ref))
 
     rows = [_pop_row(pop)]
     for name in optimizers:
