@@ -112,6 +112,7 @@ class TrainResult:
     steps_per_epoch: int
     n_train: int
     wall_time: float  # whole run: training, validation and test evaluation
+    step_times: Dict[str, List[float]] = field(default_factory=dict)  # per optimizer step, seconds
 
     def totals(self) -> Dict[str, float]:
         """Summed time per part over all epochs and the training throughput."""
@@ -121,6 +122,10 @@ class TrainResult:
         out["train"] = train_time
         out["interactions_per_s"] = self.n_train * len(self.history) / train_time if train_time else 0.0
         out["optimizer_share"] = out["optimizer"] / train_time if train_time else 0.0
+        # medians per step resist the load spikes of a shared machine better than sums
+        for key, values in self.step_times.items():
+            if values:
+                out[f"{key}_step_median"] = float(np.median(values))
         return out
 
     def to_dict(self) -> Dict[str, Any]:
@@ -341,6 +346,7 @@ def train(split: Split, config: Optional[TrainConfig] = None, *, progress: Optio
 
     history: List[Dict[str, float]] = []
     lr_curve: List[float] = []
+    step_times: Dict[str, List[float]] = {"sampling": [], "forward_backward": [], "optimizer": []}
     best_ndcg, best_epoch, best_params, stale = -np.inf, 0, None, 0
     step = 0
     bar = Progress(cfg.epochs, label=f"{cfg.optimizer}/{cfg.schedule}/{cfg.backend}", enabled=progress)
@@ -367,6 +373,9 @@ def train(split: Split, config: Optional[TrainConfig] = None, *, progress: Optio
             t_sample += t1 - t0
             t_fb += t2 - t1
             t_opt += t3 - t2
+            step_times["sampling"].append(t1 - t0)
+            step_times["forward_backward"].append(t2 - t1)
+            step_times["optimizer"].append(t3 - t2)
             loss_sum += loss
             step += 1
         record: Dict[str, float] = {
@@ -405,5 +414,5 @@ def train(split: Split, config: Optional[TrainConfig] = None, *, progress: Optio
         test = evaluate(model.scores, train_csr, to_csr(split.test), k=cfg.k, exclude=exclude)
     return TrainResult(config=cfg, history=history, best_epoch=best_epoch, test=test, lr_curve=lr_curve,
                        steps_per_epoch=steps_per_epoch, n_train=n_train,
-                       wall_time=time.perf_counter() - t_run)
+                       wall_time=time.perf_counter() - t_run, step_times=step_times)
 
