@@ -4,13 +4,14 @@ Usage (from the repository root, with fastlr built or installed)::
 
     python bench/make_results.py                  # everything (about 10 minutes on 2 cores)
     python bench/make_results.py --skip-kernels   # only the recommender parts
+    python bench/make_results.py --skip-kernels --skip-scale   # rerun the comparison, keep the rest
     python bench/make_results.py --reuse          # rebuild the page from the JSON files already written
 
 It runs, and records on the page:
 
-1. ``python -m fastlr.recsys --seeds 3 --out bench/results/recsys`` (MovieLens-100k);
-2. ``python -m fastlr.recsys --scale --out bench/results/recsys`` (synthetic, 1e5 / 1e6 / 1e7);
-3. ``python -m pytest bench --benchmark-only --benchmark-json bench/results/kernels.json``
+1. ``python -m fastlr.recsys --seeds 3 --out bench/recsys`` (MovieLens-100k);
+2. ``python -m fastlr.recsys --scale --out bench/recsys`` (synthetic, 1e5 / 1e6 / 1e7);
+3. ``python -m pytest bench --benchmark-only --benchmark-json bench/kernels.json``
    (the kernel benchmark suite: dense, sparse rows, schedules).
 """
 from __future__ import annotations
@@ -23,9 +24,10 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-RECSYS = RESULTS / "recsys"
-KERNELS_JSON = RESULTS / "kernels.json"
+if str(ROOT) not in sys.path:  # run as a script from a source tree with fastlr built in place
+    sys.path.insert(0, str(ROOT))
+RECSYS = ROOT / "bench" / "recsys"  # committed with the page (a folder named results/ is git-ignored)
+KERNELS_JSON = ROOT / "bench" / "kernels.json"
 
 RECSYS_CMD = [sys.executable, "-m", "fastlr.recsys", "--seeds", "3", "--out", str(RECSYS), "--no-progress"]
 SCALE_CMD = [sys.executable, "-m", "fastlr.recsys", "--scale", "--out", str(RECSYS), "--no-progress"]
@@ -37,8 +39,9 @@ KERNEL_CMD = [sys.executable, "-m", "pytest", *KERNEL_FILES, "-o", "addopts=", "
 
 
 def _show(cmd: List[str]) -> str:
-    parts = ["python" if c == sys.executable else c for c in cmd]
-    return " ".join(str(Path(p).relative_to(ROOT)) if p.startswith(str(ROOT)) else p for p in parts)
+    """The command as a user types it from the repository root."""
+    text = " ".join("python" if c == sys.executable else str(c) for c in cmd)
+    return text.replace(str(ROOT) + "/", "")
 
 
 def _run(cmd: List[str]) -> None:
@@ -58,6 +61,10 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
+def _fmt_extra(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def kernel_tables(path: Path) -> str:
     """Markdown tables of a pytest-benchmark JSON file, one per group, grouped as dense / sparse / schedules."""
     data = json.loads(path.read_text())
@@ -66,27 +73,31 @@ def kernel_tables(path: Path) -> str:
         groups.setdefault(b.get("group") or "ungrouped", []).append(b)
     sections = {"Dense optimizer kernels": [], "Sparse row updates": [], "Schedules": [], "Other": []}
     for name in sorted(groups):
-        low = name.lower()
-        key = ("Sparse row updates" if ("sparse" in low or "row" in low) else
-               "Schedules" if "sched" in low else "Dense optimizer kernels" if "dense" in low or
-               any(o in low for o in ("adam", "sgd", "rms", "adagrad", "adadelta")) else "Other")
+        # the suite's file says what a group measures: bench_dense / bench_rows / bench_schedules
+        source = groups[name][0].get("fullname", "").split("::")[0].lower()
+        key = ("Sparse row updates" if "row" in source or "sparse" in source else
+               "Schedules" if "sched" in source else
+               "Dense optimizer kernels" if "dense" in source or "optim" in source else "Other")
         sections[key].append(name)
     out = []
     for title, names in sections.items():
         if not names:
+            if title != "Other":
+                out.append(f"### {title}\n\n_No benchmark of this kind in the suite's JSON._\n")
             continue
         out.append(f"### {title}\n")
         for name in names:
             rows = sorted(groups[name], key=lambda b: b["stats"]["median"])
             extra_keys = sorted({k for b in rows for k in (b.get("extra_info") or {})})
             out.append(f"**{name}**\n")
-            out.append("| benchmark | median | mean ± std | rounds | " + " | ".join(extra_keys) + " |")
+            out.append("| benchmark | median | mean ± std | rounds |"
+                       + "".join(f" {k} |" for k in extra_keys))
             out.append("|---|---:|---:|---:|" + "---:|" * len(extra_keys))
             for b in rows:
                 s = b["stats"]
-                extras = [str(b.get("extra_info", {}).get(k, "")) for k in extra_keys]
+                extras = [_fmt_extra(b.get("extra_info", {}).get(k, "")) for k in extra_keys]
                 out.append(f"| `{b['name']}` | {_fmt_time(s['median'])} | {_fmt_time(s['mean'])} ± "
-                           f"{_fmt_time(s['stddev'])} | {s['rounds']} | " + " | ".join(extras) + " |")
+                           f"{_fmt_time(s['stddev'])} | {s['rounds']} |" + "".join(f" {e} |" for e in extras))
             out.append("")
     machine = data.get("machine_info", {})
     header = (f"pytest-benchmark {data.get('version', '')}; CPU {machine.get('cpu', {}).get('brand_raw', '?')}"
@@ -116,7 +127,7 @@ def recsys_section(results: Dict[str, Any]) -> str:
                          ("lr_curves.png", "Learning-rate curves used"),
                          ("time_split.png", "Time split per epoch")):
         if (RECSYS / png).exists():
-            lines.append(f"![{caption}](results/recsys/{png})\n")
+            lines.append(f"![{caption}](recsys/{png})\n")
     return "\n".join(lines)
 
 
@@ -128,7 +139,7 @@ def scale_section(scale: Dict[str, Any], png: str) -> str:
              f"steady state (epochs after the first). Max/min ratio: **{scale['throughput_ratio']:.2f}** "
              "(target ≤ 1.5).", ""]
     if (RECSYS / png).exists():
-        lines.append(f"![Throughput against size](results/recsys/{png})\n")
+        lines.append(f"![Throughput against size](recsys/{png})\n")
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """``python -m fastlr.recsys`` end to end in --quick mode on synthetic data (no network)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,9 +47,13 @@ def test_seeds_give_mean_and_std(tmp_path):
 
 
 def test_module_entry_point_runs(tmp_path):
+    import fastlr
+
+    # from a neutral folder, with the fastlr under test first on the path (installed or built in place)
+    env = {**os.environ, "PYTHONPATH": str(Path(fastlr.__file__).resolve().parent.parent)}
     proc = subprocess.run([sys.executable, "-m", "fastlr.recsys", "--quick", *SMALL, "--optimizers", "sgd",
                            "--schedules", "constant", "--no-plots", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "results.json").is_file()
 

@@ -407,7 +407,10 @@ def run_scale(args: argparse.Namespace, log=print) -> Dict[str, Any]:
             if value is not None:
                 cmd += [flag, str(value)]
         log(f"scale: {n:,} interactions ...")
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        # run from the folder holding the fastlr package imported here, so that the worker imports the
+        # same build (a source checkout in the current folder would otherwise shadow an installed one)
+        package_root = Path(__file__).resolve().parent.parent.parent
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=package_root)
         if proc.returncode != 0:
             raise RuntimeError(f"scaling run at {n} interactions failed:\n{proc.stderr[-2000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
