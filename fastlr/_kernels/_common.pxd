@@ -26,6 +26,5 @@ cdef extern from *:
 
 cdef inline floating nan_max(floating a, floating b) noexcept nogil:
     """max(a, b) that returns NaN when either is NaN, like numpy.maximum / torch.maximum."""
-    if a != a or a > b:
-        return a
-    return b
+    # `|`, not `or`: no short-circuit branch, so a loop calling this can be vectorized
+    return a if (a != a) | (a > b) else b

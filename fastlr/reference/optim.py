@@ -14,6 +14,7 @@ summed, and the dense formula runs on the touched rows only.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -30,6 +31,21 @@ def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
     if abs(w) < 0.5:
         return start + w * (end - start)
     return end - (end - start) * (start.dtype.type(1) - w)
+
+
+def _python_scalars(group: dict) -> dict:
+    """The group with its numbers as Python floats (bools and callables untouched).
+
+    PyTorch turns every hyper-parameter into a Python scalar, which meets a tensor in the
+    tensor's dtype; a NumPy float64 scalar would instead promote a float32 array to float64.
+    """
+    def plain(v):
+        if isinstance(v, (bool, np.bool_)) or callable(v) or isinstance(v, (list, np.ndarray)):
+            return v
+        if isinstance(v, tuple):
+            return tuple(plain(x) for x in v)
+        return float(v) if isinstance(v, numbers.Real) else v
+    return {k: plain(v) for k, v in group.items()}
 
 
 class _Reference:
@@ -71,6 +87,7 @@ class _Reference:
             raise ValueError(f"expected {len(params)} gradients, got {len(grads)}")
         i = 0
         for group in self.param_groups:
+            group = _python_scalars(group)
             lr = self._lr(group)
             for p in group["params"]:
                 grad = grads[i]
