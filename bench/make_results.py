@@ -145,13 +145,15 @@ def scale_section(scale: Dict[str, Any], png: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-recsys", action="store_true", help="do not rerun the MovieLens comparison")
     parser.add_argument("--skip-kernels", action="store_true", help="do not run the kernel benchmarks")
     parser.add_argument("--skip-scale", action="store_true", help="do not run the --scale mode")
     parser.add_argument("--reuse", action="store_true", help="only rebuild the page from existing JSON")
     args = parser.parse_args()
     RECSYS.mkdir(parents=True, exist_ok=True)
     if not args.reuse:
-        _run(RECSYS_CMD)
+        if not args.skip_recsys:
+            _run(RECSYS_CMD)
         if not args.skip_scale:
             _run(SCALE_CMD)
             _run(SCALE_PROP_CMD)
