@@ -169,6 +169,10 @@ def main() -> int:
         "",
         f"**Hardware:** {hardware_line()}",
         "",
+        "Times are wall-clock on this machine; other processes on its 2 cores disturb them, 2-thread "
+        "results most (a descheduled OpenMP thread stalls the whole step). Ratios are only quoted from "
+        "one run; the recommender speed-ups compare median optimizer-step times of runs made back to back.",
+        "",
         "## Recommender benchmark (MovieLens-100k, BPR matrix factorisation)",
         "",
         f"Command: `{_show(RECSYS_CMD)}`",
