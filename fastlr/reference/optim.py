@@ -40,10 +40,10 @@ def _python_scalars(group: dict) -> dict:
     tensor's dtype; a NumPy float64 scalar would instead promote a float32 array to float64.
     """
     def plain(v):
-        if isinstance(v, (bool, np.bool_)) or callable(v) or isinstance(v, (list, np.ndarray)):
+        if isinstance(v, (bool, np.bool_, np.ndarray)) or callable(v):
             return v
-        if isinstance(v, tuple):
-            return tuple(plain(x) for x in v)
+        if isinstance(v, (tuple, list)):
+            return type(v)(plain(x) for x in v)
         return float(v) if isinstance(v, numbers.Real) else v
     return {k: plain(v) for k, v in group.items()}
 
