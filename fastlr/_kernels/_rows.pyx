@@ -236,26 +236,31 @@ def coalesce(const index_t[::1] indices, const floating[:, ::1] values, Py_ssize
         raise IndexError(f"index {indices[bad]} at position {bad} is out of range for {n_rows} rows")
 
     key_bits = int(n_rows - 1).bit_length()
-    sorted_keys = np.empty(n, np.int64)
-    order = np.empty(n, np.int64)
-    key_tmp = np.empty(n, np.int64)
-    order_tmp = np.empty(n, np.int64)
-    starts = np.empty(n + 1, np.int64)
-    cdef int64_t[::1] sk = sorted_keys, od = order, kt = key_tmp, ot = order_tmp, st = starts
-    cdef int64_t[::1] rw = key_tmp   # the unique rows overwrite the (then unused) scratch
+    # One scratch allocation: sorted keys, order, two sort buffers, run starts.
+    work = np.empty(5 * n + 1, np.int64)
+    cdef int64_t[::1] w = work
+    cdef int64_t* sk = &w[0]
+    cdef int64_t* od = sk + n
+    cdef int64_t* kt = od + n        # sort scratch; then the unique rows
+    cdef int64_t* ot = kt + n
+    cdef int64_t* st = ot + n
     with nogil:
-        _radix_argsort(&indices[0], n, key_bits, &sk[0], &od[0], &kt[0], &ot[0])
-        u = _segments(&sk[0], n, &rw[0], &st[0])
+        _radix_argsort(&indices[0], n, key_bits, sk, od, kt, ot)
+        u = _segments(sk, n, kt, st)
 
     summed = np.empty((u, n_cols), dtype=np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] out = summed
     team = _team_size(n, n_threads)
-    if n_cols > 0:
+    if n_cols > 0 and team == 1:
+        with nogil:                     # no thread team for serial work: it costs microseconds
+            for k in range(u):
+                _sum_segment(&values[0, 0], n_cols, od, st[k], st[k + 1], &out[k, 0])
+    elif n_cols > 0:
         with nogil:
             # Runs are ragged (a popular row can repeat hundreds of times): dynamic schedule.
             for k in prange(u, schedule="dynamic", chunksize=16, num_threads=team):
-                _sum_segment(&values[0, 0], n_cols, &od[0], st[k], st[k + 1], &out[k, 0])
-    return key_tmp[:u].copy(), summed
+                _sum_segment(&values[0, 0], n_cols, od, st[k], st[k + 1], &out[k, 0])
+    return work[2 * n:2 * n + u].copy(), summed
 
 
 # --------------------------------------------------------------------------------------

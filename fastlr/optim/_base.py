@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
 from fastlr._simd import dense as _dense
+from fastlr.optim._rowgrad import as_rows
 from fastlr.schedules._plateau import effective_lr
 from fastlr._threads import threads_for
 
@@ -345,8 +346,8 @@ class Optimizer:
     def _convert_other(self, grads: list, b: _Bucket) -> list:
         """Handle gradients that are not C-contiguous dense arrays; returns row updates."""
         rows = []
-        for j in np.flatnonzero(b.kind == 2):
-            k = int(b.index[j])
+        for j in [j for j, k in enumerate(b.kind.tolist()) if k == 2]:
+            k = b.index[j]
             g, p = grads[k], b.params[j]
             if isinstance(g, np.generic):        # a NumPy scalar: a 0-d array
                 if g.dtype != p.dtype:
@@ -362,8 +363,7 @@ class Optimizer:
                 b.ptrs[j, 1] = _extent(g)[0]
                 b.kind[j] = 1
                 continue
-            as_rows = _row_converter()
-            if as_rows is None or not hasattr(self, "_row_step"):
+            if not hasattr(self, "_row_step"):
                 raise TypeError(f"grads[{k}] must be None or a numpy.ndarray, "
                                 f"got {type(g).__name__}")
             r, v = as_rows(g, p)
@@ -390,29 +390,42 @@ class Optimizer:
             if b.fresh[0]:
                 b.fresh[:] = False
             return
-        active = np.flatnonzero(b.kind != 0)
-        if active.size == 0:
+        # General path: some tensors skip this step (None) or take row gradients.
+        kinds = b.kind.tolist()
+        active = [j for j, k in enumerate(kinds) if k]
+        if not active:
             return
         if (not b.ready or spec != b.spec) and self._prepare_state(b, spec, active):
             self._refresh_owned()
-        steps = b.steps.copy()
-        steps[active] += 1
-        b.set_steps(steps)
-        for j in active:
-            b.per_tensor[j] = self._step_scalars(group, lr, int(steps[j]), bool(b.fresh[j]))
-        dense = np.flatnonzero(b.kind == 1)
-        if dense.size:
-            sizes = b.sizes[dense]
-            _dense.dense_step(self._kind, b.is_double, np.ascontiguousarray(b.ptrs[dense]),
-                              _make_blocks(sizes), np.ascontiguousarray(b.per_tensor[dense]),
-                              hp, flags, threads_for(int(sizes.sum())))
+        if b.uniform_step is not None and len(active) == len(kinds):
+            b.uniform_step += 1
+            steps = [b.uniform_step] * len(kinds)
+        else:
+            arr = b.steps.copy()
+            arr[active] += 1
+            b.set_steps(arr)
+            steps = arr.tolist()
+        fresh = b.fresh.tolist()
+        dense = [j for j in active if kinds[j] == 1]
+        if dense:
+            for j in dense:
+                b.per_tensor[j] = self._step_scalars(group, lr, steps[j], fresh[j])
+            if len(dense) == len(kinds):
+                ptrs, blocks, per_tensor, n_el = b.ptrs, b.blocks, b.per_tensor, b.n_elements
+            else:
+                sizes = b.sizes[dense]
+                ptrs, blocks = np.ascontiguousarray(b.ptrs[dense]), _make_blocks(sizes)
+                per_tensor, n_el = np.ascontiguousarray(b.per_tensor[dense]), int(sizes.sum())
+            _dense.dense_step(self._kind, b.is_double, ptrs, blocks, per_tensor, hp, flags,
+                              threads_for(n_el))
         for j, r, v in rows:
             if r is None:
                 continue
             i = b.index[j]
-            self._fresh = bool(b.fresh[j])
-            self._row_step(i, b.params[j], self.state[i], r, v, group, lr, int(steps[j]))
-        b.fresh[:] = False
+            self._fresh = fresh[j]
+            self._row_step(i, b.params[j], self.state[i], r, v, group, lr, steps[j])
+        if any(fresh):
+            b.fresh[:] = False
 
     # ------------------------------------------------------------------ subclass hooks
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -555,9 +568,4 @@ class Optimizer:
         return "\n".join(lines)
 
 
-def _row_converter() -> Callable | None:
-    try:
-        from fastlr.optim._rowgrad import as_rows
-    except ImportError:
-        return None
-    return as_rows
+
