@@ -52,6 +52,8 @@ def load(path: str) -> tuple[dict, dict[str, list[Row]]]:
     groups: dict[str, list[Row]] = {}
     for b in data["benchmarks"]:
         e = b["extra_info"]
+        if "impl" not in e or "n_elements" not in e:
+            continue  # not a dense-kernel benchmark (e.g. rows or schedules in a combined run)
         row = Row(b["group"], e["impl"], b["stats"]["median"], b["stats"]["min"],
                   e["n_elements"], e["n_tensors"],
                   e["bytes"], e["threads"], e.get("rounds", b["stats"]["rounds"]),

@@ -290,14 +290,8 @@ class Adadelta(_Reference):
         p[...] = p + (-lr) * delta
 
 
-class RowwiseAdagrad(_Reference):
+class RowwiseAdagrad(Adagrad):
     """:class:`fastlr.RowwiseAdagrad`: Adagrad with one accumulator per row (axis 0)."""
-
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=maximize))
 
     def _init_state(self, state, p, group):
         state["sum"] = np.full(p.shape[0], group["initial_accumulator_value"], dtype=p.dtype)
