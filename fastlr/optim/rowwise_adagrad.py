@@ -1,15 +1,16 @@
 """Row-wise Adagrad: one accumulator per embedding row."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from fastlr.optim import _rows
-from fastlr.optim._base import Optimizer, _Bucket, check_flag, check_number
+from fastlr.optim._base import _Bucket
+from fastlr.optim.adagrad import Adagrad
 
 
-class RowwiseAdagrad(Optimizer):
+class RowwiseAdagrad(Adagrad):
     r"""Adagrad with one accumulator per row, for large embedding tables.
 
     For a table :math:`\Theta` of shape ``(n_rows, dim)`` and a gradient row :math:`g_r`
@@ -71,28 +72,14 @@ class RowwiseAdagrad(Optimizer):
 
     _kind = -1  # no dense multi-tensor kernel: every tensor is updated by the row kernels
 
-    def __init__(self, params: Iterable[Any], lr: Any = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, *, maximize: bool = False):
-        self._grads: Sequence[Any] | None = None
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=maximize))
+    _grads: Sequence[Any] | None = None  # this step's gradients, read back in _apply_bucket
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        check_number(group["lr"], "learning rate", schedule_ok=True)
-        check_number(group["lr_decay"], "lr_decay value")
-        check_number(group["weight_decay"], "weight_decay value")
-        check_number(group["initial_accumulator_value"], "initial_accumulator_value")
-        check_number(group["eps"], "epsilon value")
-        check_flag(group["maximize"], "maximize")
+        super()._check_group(group)
         for p in group["params"]:
             if p.ndim == 0:
                 raise ValueError("RowwiseAdagrad needs parameters with at least one dimension "
                                  "(rows are along axis 0)")
-
-    def _state_spec(self, group: dict[str, Any]) -> tuple:
-        return (("sum", float(group["initial_accumulator_value"])), None, None)
 
     def _state_shape(self, p: np.ndarray) -> tuple[int, ...]:
         return (p.shape[0],)
