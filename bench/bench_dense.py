@@ -3,8 +3,8 @@
 Run (about 10 minutes; see bench/README.md)::
 
     python -m pytest bench/bench_dense.py --benchmark-only --benchmark-enable \
-        --benchmark-json=/work/bench-results/dense.json
-    python bench/report.py /work/bench-results/dense.json
+        --benchmark-json=/tmp/dense.json
+    python bench/report.py /tmp/dense.json
 
 Every pytest-benchmark group is one case, named ``<optimizer>-<dtype>-<size>-t<threads>``, and
 holds every implementation timed on it in the same run, so ratios come from one run:

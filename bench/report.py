@@ -3,8 +3,8 @@
 Usage::
 
     python -m pytest bench/bench_dense.py --benchmark-only --benchmark-enable \
-        --benchmark-json=/work/bench-results/dense.json
-    python bench/report.py /work/bench-results/dense.json > /work/bench-results/dense.md
+        --benchmark-json=/tmp/dense.json
+    python bench/report.py /tmp/dense.json > /tmp/dense.md
 
 Per group (one case: optimizer, dtype, size, threads) and implementation: the median time of one
 step, ns per element, effective GB/s (the bytes an optimizer step must move, from
