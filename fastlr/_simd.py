@@ -1,9 +1,10 @@
-"""Pick the fastest build of the dense kernels this CPU can run.
+"""Pick the fastest build of a kernel module this CPU can run.
 
-setup.py compiles ``_dense.pyx`` twice on x86-64: a portable build and ``_dense_avx2`` with
-``-mavx2``.  Both compute bit-identical results (no FMA contraction); AVX2 only doubles the SIMD
-width, which matters for cache-resident tensors and for the sqrt/div-heavy optimizers.
-``FASTLR_SIMD=portable`` forces the portable build (for testing and comparison).
+setup.py compiles ``_dense.pyx`` and ``_schedules.pyx`` twice on x86-64: a portable build and
+``<name>_avx2`` with ``-mavx2``.  Both compute bit-identical results (no FMA contraction); AVX2
+doubles the SIMD width (sqrt/div-heavy optimizers, cache-resident tensors) and adds the 64-bit
+integer compare that lets the schedule loops vectorize.  ``FASTLR_SIMD=portable`` forces the
+portable builds (for testing and comparison).
 """
 from __future__ import annotations
 
@@ -15,16 +16,19 @@ from types import ModuleType
 from fastlr._kernels import _cpu, _dense
 
 
-def _choose() -> ModuleType:
+def best(name: str) -> ModuleType:
+    """``fastlr._kernels.<name>_avx2`` when this CPU has AVX2 and it was built, else ``<name>``."""
+    portable = importlib.import_module(f"fastlr._kernels.{name}")
     if os.environ.get("FASTLR_SIMD", "").strip().lower() in ("portable", "0", "off", "none"):
-        return _dense
-    if _cpu.has_avx2() and importlib.util.find_spec("fastlr._kernels._dense_avx2") is not None:
-        return importlib.import_module("fastlr._kernels._dense_avx2")
-    return _dense
+        return portable
+    variant = f"fastlr._kernels.{name}_avx2"
+    if _cpu.has_avx2() and importlib.util.find_spec(variant) is not None:
+        return importlib.import_module(variant)
+    return portable
 
 
 #: The dense-kernel module in use.
-dense = _choose()
+dense = best("_dense")
 
 
 def simd_level() -> str:

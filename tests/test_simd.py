@@ -51,3 +51,23 @@ def test_avx2_build_is_bitwise_identical(name, kw, dtype, monkeypatch):
 def test_simd_level_is_reported():
     from fastlr._simd import simd_level
     assert simd_level() in ("avx2", "portable")
+
+
+@pytest.mark.skipif(not (importlib.util.find_spec("fastlr._kernels._schedules_avx2") is not None
+                         and importlib.import_module("fastlr._kernels._cpu").has_avx2()),
+                    reason="no AVX2 build or CPU")
+def test_avx2_schedules_are_bitwise_identical(monkeypatch):
+    import fastlr.schedules._base as sbase
+    from fastlr import schedules as S
+    steps = np.concatenate([np.arange(0, 30000), [10**6, 10**9, 10**12]])
+
+    def build():
+        return [S.cosine(0.1, 9500, eta_min=1e-4), S.warmup(S.cosine(0.1, 9500), 500, 0.01),
+                S.one_cycle(0.1, 20000), S.cosine_restarts(0.1, 10, T_mult=2),
+                S.warmup_stable_decay(0.1, 100, 1000, 5000)]
+
+    avx2 = [s(steps) for s in build()]
+    monkeypatch.setattr(sbase, "_k", importlib.import_module("fastlr._kernels._schedules"))
+    portable = [s(steps) for s in build()]
+    for a, b in zip(avx2, portable):
+        np.testing.assert_array_equal(a, b)

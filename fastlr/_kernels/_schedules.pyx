@@ -63,28 +63,45 @@ cdef inline int64_t _min64(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* (double)x for 0 <= x < 2**52, exactly, in integer and float operations a compiler can
+       vectorize (AVX2 has no int64 -> double conversion): place x in the mantissa of 2**52. */
+    static inline double fastlr_small_i2d(int64_t x) {
+        uint64_t bits = (uint64_t)x | 0x4330000000000000ULL;
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        return d - 4503599627370496.0;
+    }
+    """
+    double _small_i2d "fastlr_small_i2d"(int64_t x) noexcept nogil
+
+# Integers below this convert exactly with _small_i2d.
+cdef int64_t SMALL_INT = (<int64_t>1) << 52
+
+
 cdef inline double _sin2(double a, double b) noexcept nogil:
     """sin(a)**2 for 0 <= a <= pi/2, given b = pi/2 - a computed independently (from integers).
 
     Equals (1 + cos(pi - 2a)) / 2, the "half cosine" of every cosine-shaped schedule.  Taylor
     polynomials on [0, pi/4] (truncation < 1e-19 relative, a few ulps of rounding): sin(a) when
     a <= pi/4, cos(b) otherwise, so the peak (b == 0) is exactly 1 and the trough (a == 0) exactly
-    0.  No libm call: branch-light straight-line code that the compiler schedules well.
+    0.  No libm call and no branch: both polynomials are evaluated and one is selected, so a loop
+    over steps vectorizes.
     """
-    cdef double z, r
-    if a <= b:
-        z = a * a
-        r = a + a * z * (-0.16666666666666666 + z * (0.008333333333333333 + z * (
-            -0.0001984126984126984 + z * (2.7557319223985893e-06 + z * (
-                -2.505210838544172e-08 + z * (1.6059043836821613e-10 + z * (
-                    -7.647163731819816e-13 + z * 2.8114572543455206e-15)))))))
-    else:
-        z = b * b
-        r = 1.0 + z * (-0.5 + z * (0.041666666666666664 + z * (-0.001388888888888889 + z * (
-            2.48015873015873e-05 + z * (-2.755731922398589e-07 + z * (2.08767569878681e-09 + z * (
-                -1.1470745597729725e-11 + z * (4.779477332387385e-14
-                                               + z * -1.5619206968586225e-16))))))))
-    return r * r
+    cdef double za = a * a, zb = b * b, rs, rc
+    rs = a + a * za * (-0.16666666666666666 + za * (0.008333333333333333 + za * (
+        -0.0001984126984126984 + za * (2.7557319223985893e-06 + za * (
+            -2.505210838544172e-08 + za * (1.6059043836821613e-10 + za * (
+                -7.647163731819816e-13 + za * 2.8114572543455206e-15)))))))
+    rc = 1.0 + zb * (-0.5 + zb * (0.041666666666666664 + zb * (-0.001388888888888889 + zb * (
+        2.48015873015873e-05 + zb * (-2.755731922398589e-07 + zb * (2.08767569878681e-09 + zb * (
+            -1.1470745597729725e-11 + zb * (4.779477332387385e-14
+                                            + zb * -1.5619206968586225e-16))))))))
+    rs = rs if a <= b else rc
+    return rs * rs
 
 
 cdef inline int64_t _bisect_right(const int64_t* a, int64_t n, int64_t t) noexcept nogil:
@@ -314,8 +331,14 @@ cdef void _eval_block(const Tables* P, int64_t k, const int64_t* t, double* out,
             out[i] = c
     elif kind == K_COSINE:
         T = I[0]
-        for i in range(n):
-            out[i] = _cosine(D, T, t[i])
+        if T < SMALL_INT:
+            # the same numbers as _cosine, in a form gcc vectorizes
+            for i in range(n):
+                u = _min64(T, t[i])
+                out[i] = D[0] + D[1] * _sin2(_small_i2d(T - u) * D[2], _small_i2d(u) * D[2])
+        else:
+            for i in range(n):
+                out[i] = _cosine(D, T, t[i])
     elif kind == K_LINEAR:
         T = I[0]
         for i in range(n):

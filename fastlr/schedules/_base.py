@@ -14,7 +14,9 @@ from typing import Any, Callable, Dict, List, Tuple, Union
 
 import numpy as np
 
-from fastlr._kernels import _schedules as _k
+from fastlr._simd import best
+
+_k = best("_schedules")  # the AVX2 build when the CPU has it (bit-identical results)
 
 __all__ = ["Schedule", "Steps"]
 
