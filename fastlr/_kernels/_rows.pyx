@@ -4,8 +4,9 @@ Three tiers, as everywhere in fastlr:
 
 * ``cdef ... noexcept nogil`` functions on raw pointers that sort / sum index arrays, and
   the optimizers' range functions of ``_updates.pxd``, called once per touched row;
-* ``def`` wrappers over typed memoryviews that check shapes, the row list and the thread
-  count, then release the GIL and run a ``prange`` over the touched rows;
+* ``def`` wrappers over typed memoryviews that check shapes and the row list, pack the
+  optimizer's scalars, and hand over to one shared driver (``_run_rows``), which releases the
+  GIL and runs a ``prange`` over the touched rows;
 * the Python layer (``fastlr.optim._rowgrad``, ``fastlr.optim._rows``) validates the user's
   input, computes the per-step scalars at double precision and owns the state.
 
@@ -305,6 +306,98 @@ cdef inline tuple _shape2(Py_ssize_t a, Py_ssize_t b):
     return (a, b)
 
 
+cdef floating* _state(str name, floating[:, ::1] buf, tuple shape, bint used) except? NULL:
+    """First element of a state table after checking it has ``shape``; NULL when not ``used``
+    (then ``buf`` is a placeholder and neither checked nor touched)."""
+    if not used:
+        return NULL
+    _check_same_shape(name, _shape2(buf.shape[0], buf.shape[1]), shape)
+    return &buf[0, 0] if buf.shape[0] and buf.shape[1] else NULL
+
+
+# --------------------------------------------------------------------------------------
+# The shared row driver
+# --------------------------------------------------------------------------------------
+
+# Optimizer kinds, as in fastlr._kernels._dense.
+cdef enum:
+    K_SGD = 0
+    K_ADAM = 1
+    K_RMSPROP = 2
+    K_ADAGRAD = 3
+    K_ADADELTA = 4
+
+
+cdef inline floating* _row_at(floating* base, Py_ssize_t off) noexcept nogil:
+    """``base + off``, or NULL for an unused (NULL) state table."""
+    if base == NULL:
+        return NULL
+    return base + off
+
+
+cdef inline void _prefetch_rows(floating* param, floating* s1, floating* s2, floating* s3,
+                                Py_ssize_t off, Py_ssize_t nbytes) noexcept nogil:
+    """Prefetch one row of the parameter and of every state table in use."""
+    _prefetch_row(param + off, nbytes)
+    if s1 != NULL:
+        _prefetch_row(s1 + off, nbytes)
+    if s2 != NULL:
+        _prefetch_row(s2 + off, nbytes)
+    if s3 != NULL:
+        _prefetch_row(s3 + off, nbytes)
+
+
+cdef inline void _update_row(int kind, floating* p, const floating* g, floating* s1,
+                             floating* s2, floating* s3, Py_ssize_t n, const double* hp,
+                             const double* pt, int flags) noexcept nogil:
+    """One row through the range function of ``kind`` (state layout as ``_dense._block``)."""
+    if kind == K_ADAM:
+        _adam(p, g, s1, s2, s3, n, hp, pt, flags)
+    elif kind == K_SGD:
+        _sgd(p, g, s1, n, hp, pt, flags)
+    elif kind == K_RMSPROP:
+        _rmsprop(p, g, s1, s2, s3, n, hp, flags)
+    elif kind == K_ADAGRAD:
+        _adagrad(p, g, s1, n, hp, pt, flags)
+    elif kind == K_ADADELTA:
+        _adadelta(p, g, s1, s2, n, hp, flags)
+
+
+cdef void _run_rows(int kind, floating* param, floating* s1, floating* s2, floating* s3,
+                    const int64_t* rows, const floating* values, Py_ssize_t n,
+                    Py_ssize_t n_cols, const double* hp, const double* pt, int flags,
+                    int team) noexcept nogil:
+    """Update rows ``rows[:n]`` of ``param`` and the state tables ``s1..s3`` (NULL: unused)
+    with the gradient rows ``values[k]``, a static ``prange`` over the rows.
+
+    Tables are C-contiguous with ``n_cols`` columns; the state order per kind is that of
+    ``_dense._block`` (SGD: buf; Adam: m, v, vmax; RMSprop: sq, buf, grad_avg; Adagrad: sum;
+    Adadelta: sq, acc_delta).
+    """
+    cdef Py_ssize_t k, off
+    cdef Py_ssize_t nbytes = n_cols * sizeof(floating)
+    for k in prange(n, schedule="static", num_threads=team):
+        if k + PREFETCH_AHEAD < n:
+            _prefetch_rows(param, s1, s2, s3, rows[k + PREFETCH_AHEAD] * n_cols, nbytes)
+        off = rows[k] * n_cols
+        _update_row(kind, param + off, values + k * n_cols, _row_at(s1, off), _row_at(s2, off),
+                    _row_at(s3, off), n_cols, hp, pt, flags)
+
+
+cdef _rows_step(int kind, floating[:, ::1] param, floating* s1, floating* s2, floating* s3,
+                const int64_t[::1] rows, const floating[:, ::1] values, const double* hp,
+                const double* pt, int flags, int n_threads):
+    """Run ``_run_rows`` without the GIL on checked tables (``_check_rows``, ``_state``);
+    nothing to do for no rows or no columns."""
+    cdef Py_ssize_t n = rows.shape[0], n_cols = param.shape[1]
+    if n == 0 or n_cols == 0:
+        return
+    cdef int team = _team_size(n, n_threads)
+    with nogil:
+        _run_rows(kind, &param[0, 0], s1, s2, s3, &rows[0], &values[0, 0], n, n_cols, hp, pt,
+                  flags, team)
+
+
 # --------------------------------------------------------------------------------------
 # SGD
 # --------------------------------------------------------------------------------------
@@ -330,8 +423,6 @@ def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
     placeholder otherwise).
     """
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
-    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
-    cdef int team
     cdef bint use_mom = momentum != 0.0
     cdef double hp[4]
     cdef double pt[1]
@@ -340,20 +431,8 @@ def sgd_rows(floating[:, ::1] param, floating[:, ::1] momentum_buffer,
     hp[:] = [lr, momentum, dampening, weight_decay]
     pt[0] = 1.0 if first_step else 0.0
     _check_rows(rows, values.shape[0], values.shape[1], shape)
-    if use_mom:
-        _check_same_shape("momentum_buffer", _shape2(momentum_buffer.shape[0], momentum_buffer.shape[1]), shape)
-    if n == 0 or n_cols == 0:
-        return
-    team = _team_size(n, n_threads)
-    with nogil:
-        for k in prange(n, schedule="static", num_threads=team):
-            if k + PREFETCH_AHEAD < n:
-                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                if use_mom:
-                    _prefetch_row(&momentum_buffer[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _sgd(&param[rows[k], 0], &values[k, 0],
-                 &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
-                 n_cols, hp, pt, flags)
+    cdef floating* buf = _state("momentum_buffer", momentum_buffer, shape, use_mom)
+    _rows_step(K_SGD, param, buf, NULL, NULL, rows, values, hp, pt, flags, n_threads)
 
 
 # --------------------------------------------------------------------------------------
@@ -387,8 +466,6 @@ def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1]
     ``max_exp_avg_sq`` is only touched when ``amsgrad`` (pass ``exp_avg_sq`` otherwise).
     """
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
-    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
-    cdef int team
     cdef bint use_wd = weight_decay != 0.0
     cdef double hp[5]
     cdef double pt[2]
@@ -399,25 +476,10 @@ def adam_rows(floating[:, ::1] param, floating[:, ::1] exp_avg, floating[:, ::1]
     # _adam takes the step size and negates it; -(-x) is exact
     pt[:] = [-neg_step_size, bias_correction2_sqrt]
     _check_rows(rows, values.shape[0], values.shape[1], shape)
-    _check_same_shape("exp_avg", _shape2(exp_avg.shape[0], exp_avg.shape[1]), shape)
-    _check_same_shape("exp_avg_sq", _shape2(exp_avg_sq.shape[0], exp_avg_sq.shape[1]), shape)
-    if amsgrad:
-        _check_same_shape("max_exp_avg_sq",
-                          _shape2(max_exp_avg_sq.shape[0], max_exp_avg_sq.shape[1]), shape)
-    if n == 0 or n_cols == 0:
-        return
-    team = _team_size(n, n_threads)
-    with nogil:
-        for k in prange(n, schedule="static", num_threads=team):
-            if k + PREFETCH_AHEAD < n:
-                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                _prefetch_row(&exp_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                _prefetch_row(&exp_avg_sq[rows[k + PREFETCH_AHEAD], 0],
-                              n_cols * sizeof(floating))
-            _adam(&param[rows[k], 0], &values[k, 0], &exp_avg[rows[k], 0],
-                  &exp_avg_sq[rows[k], 0],
-                  &max_exp_avg_sq[rows[k], 0] if amsgrad else <floating*>NULL,
-                  n_cols, hp, pt, flags)
+    cdef floating* m = _state("exp_avg", exp_avg, shape, True)
+    cdef floating* v = _state("exp_avg_sq", exp_avg_sq, shape, True)
+    cdef floating* vmax = _state("max_exp_avg_sq", max_exp_avg_sq, shape, amsgrad)
+    _rows_step(K_ADAM, param, m, v, vmax, rows, values, hp, pt, flags, n_threads)
 
 
 # --------------------------------------------------------------------------------------
@@ -442,25 +504,14 @@ def adagrad_rows(floating[:, ::1] param, floating[:, ::1] state_sum,
     with ``clr = lr / (1 + (step - 1) * lr_decay)`` computed by the caller.
     """
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
-    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
-    cdef int team
     cdef double hp[2]
     cdef double pt[1]
     cdef int flags = (F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
     hp[:] = [eps, weight_decay]
     pt[0] = clr
     _check_rows(rows, values.shape[0], values.shape[1], shape)
-    _check_same_shape("sum", _shape2(state_sum.shape[0], state_sum.shape[1]), shape)
-    if n == 0 or n_cols == 0:
-        return
-    team = _team_size(n, n_threads)
-    with nogil:
-        for k in prange(n, schedule="static", num_threads=team):
-            if k + PREFETCH_AHEAD < n:
-                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                _prefetch_row(&state_sum[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _adagrad(&param[rows[k], 0], &values[k, 0], &state_sum[rows[k], 0], n_cols, hp, pt,
-                     flags)
+    cdef floating* acc = _state("sum", state_sum, shape, True)
+    _rows_step(K_ADAGRAD, param, acc, NULL, NULL, rows, values, hp, pt, flags, n_threads)
 
 
 # --------------------------------------------------------------------------------------
@@ -488,36 +539,16 @@ def rmsprop_rows(floating[:, ::1] param, floating[:, ::1] square_avg, floating[:
     (pass ``param`` as a placeholder otherwise).
     """
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
-    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
-    cdef int team
     cdef bint use_mom = momentum > 0.0
     cdef double hp[5]
     cdef int flags = ((F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
                       | (F_CENTERED if centered else 0) | (F_MOMENTUM if use_mom else 0))
     hp[:] = [lr, alpha, eps, weight_decay, momentum]
     _check_rows(rows, values.shape[0], values.shape[1], shape)
-    _check_same_shape("square_avg", _shape2(square_avg.shape[0], square_avg.shape[1]), shape)
-    if centered:
-        _check_same_shape("grad_avg", _shape2(grad_avg.shape[0], grad_avg.shape[1]), shape)
-    if use_mom:
-        _check_same_shape("momentum_buffer",
-                          _shape2(momentum_buffer.shape[0], momentum_buffer.shape[1]), shape)
-    if n == 0 or n_cols == 0:
-        return
-    team = _team_size(n, n_threads)
-    with nogil:
-        for k in prange(n, schedule="static", num_threads=team):
-            if k + PREFETCH_AHEAD < n:
-                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                _prefetch_row(&square_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                if centered:
-                    _prefetch_row(&grad_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                if use_mom:
-                    _prefetch_row(&momentum_buffer[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _rmsprop(&param[rows[k], 0], &values[k, 0], &square_avg[rows[k], 0],
-                     &momentum_buffer[rows[k], 0] if use_mom else <floating*>NULL,
-                     &grad_avg[rows[k], 0] if centered else <floating*>NULL,
-                     n_cols, hp, flags)
+    cdef floating* sq = _state("square_avg", square_avg, shape, True)
+    cdef floating* gavg = _state("grad_avg", grad_avg, shape, centered)
+    cdef floating* buf = _state("momentum_buffer", momentum_buffer, shape, use_mom)
+    _rows_step(K_RMSPROP, param, sq, buf, gavg, rows, values, hp, NULL, flags, n_threads)
 
 
 # --------------------------------------------------------------------------------------
@@ -539,25 +570,13 @@ def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
         p = p + (-lr) * delta
     """
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
-    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
-    cdef int team
     cdef double hp[4]
     cdef int flags = (F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
     hp[:] = [lr, rho, eps, weight_decay]
     _check_rows(rows, values.shape[0], values.shape[1], shape)
-    _check_same_shape("square_avg", _shape2(square_avg.shape[0], square_avg.shape[1]), shape)
-    _check_same_shape("acc_delta", _shape2(acc_delta.shape[0], acc_delta.shape[1]), shape)
-    if n == 0 or n_cols == 0:
-        return
-    team = _team_size(n, n_threads)
-    with nogil:
-        for k in prange(n, schedule="static", num_threads=team):
-            if k + PREFETCH_AHEAD < n:
-                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                _prefetch_row(&square_avg[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                _prefetch_row(&acc_delta[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-            _adadelta(&param[rows[k], 0], &values[k, 0], &square_avg[rows[k], 0],
-                      &acc_delta[rows[k], 0], n_cols, hp, flags)
+    cdef floating* sq = _state("square_avg", square_avg, shape, True)
+    cdef floating* acc = _state("acc_delta", acc_delta, shape, True)
+    _rows_step(K_ADADELTA, param, sq, acc, NULL, rows, values, hp, NULL, flags, n_threads)
 
 
 # --------------------------------------------------------------------------------------
