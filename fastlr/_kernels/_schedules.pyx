@@ -146,6 +146,48 @@ cdef inline double _one_cycle(const int64_t* I, const double* dtab, int64_t t) n
     return NAN  # unreachable: the last phase always returns
 
 
+cdef void _one_cycle_block(const int64_t* I, const double* dtab, const int64_t* t, double* out,
+                           Py_ssize_t n) noexcept nogil:
+    """``_one_cycle`` over a block for 2 or 3 phases, with the phase chosen by selects instead of
+    a loop and branches; the cosine runs in a second, call-free loop.  Both loops vectorize and
+    every element gets the same arithmetic as ``_one_cycle``."""
+    cdef int64_t j = I[3], last = I[2]
+    cdef bint three = I[0] == 3, cos_anneal = I[1] == 0
+    cdef double e0 = dtab[j], a0 = dtab[j + 1], b0 = dtab[j + 2]
+    cdef double e1 = dtab[j + 3], a1 = dtab[j + 4], b1 = dtab[j + 5]
+    cdef double e2 = dtab[j + 6] if three else e1
+    cdef double a2 = dtab[j + 7] if three else a1
+    cdef double b2 = dtab[j + 8] if three else b1
+    cdef double x, start, end, a, b, width
+    cdef double lo[64]
+    cdef double amp[64]
+    cdef double ua[64]
+    cdef double ub[64]
+    cdef bint p0, p1
+    cdef Py_ssize_t i, c, m
+    for c in range(0, n, 64):
+        m = n - c if n - c < 64 else 64
+        for i in range(m):
+            x = _small_i2d(_min64(t[c + i], last))
+            p0 = x <= e0
+            p1 = (not p0) & ((x <= e1) | (not three))
+            start = 0.0 if p0 else (e0 if p1 else e1)
+            end = e0 if p0 else (e1 if p1 else e2)
+            a = a0 if p0 else (a1 if p1 else a2)
+            b = b0 if p0 else (b1 if p1 else b2)
+            width = end - start
+            if cos_anneal:
+                lo[i] = b
+                amp[i] = a - b
+                ua[i] = 1.5707963267948966 * ((end - x) / width)
+                ub[i] = 1.5707963267948966 * ((x - start) / width)
+            else:
+                out[c + i] = (b - a) * ((x - start) / width) + a
+        if cos_anneal:
+            for i in range(m):
+                out[c + i] = lo[i] + amp[i] * _sin2(ua[i], ub[i])
+
+
 cdef double _eval_node(const int32_t* kinds, const int64_t* ip, const double* dp,
                        const int64_t* itab, const double* dtab,
                        int64_t k, int64_t t) noexcept nogil:
@@ -345,8 +387,11 @@ cdef void _eval_block(const Tables* P, int64_t k, const int64_t* t, double* out,
             u = _min64(T, t[i])
             out[i] = D[0] * (D[1] + (D[2] - D[1]) * <double>u / <double>T)
     elif kind == K_ONE_CYCLE:
-        for i in range(n):
-            out[i] = _one_cycle(I, P.dtab, t[i])
+        if (I[0] == 2 or I[0] == 3) and I[2] < SMALL_INT:
+            _one_cycle_block(I, P.dtab, t, out, n)
+        else:
+            for i in range(n):
+                out[i] = _one_cycle(I, P.dtab, t[i])
     elif kind == K_WARMUP:
         W = I[0]
         m = 0
