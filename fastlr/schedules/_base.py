@@ -16,6 +16,7 @@ import numpy as np
 
 from fastlr._simd import best
 
+_INT64 = np.dtype(np.int64)
 _k = best("_schedules")  # the AVX2 build when the CPU has it (bit-identical results)
 
 __all__ = ["Schedule", "Steps"]
@@ -189,6 +190,14 @@ class Schedule:
         """Learning rate at step ``t`` (an int, or an integer array of any shape)."""
         if type(t) is int and 0 <= t <= INT64_MAX:  # fast path: one C call, no allocation
             return self._scalar(t)
+        if type(t) is np.ndarray and t.dtype == _INT64 and t.flags.c_contiguous:
+            # fast path for the common int64 array: no conversions, one output allocation
+            out = np.empty(t.shape, dtype=np.float64)
+            bad = self._program.evaluate(t.reshape(-1), out.reshape(-1), _num_threads())
+            if bad:
+                raise ValueError(f"steps must be >= 0; got {bad} negative step(s), "
+                                 f"the smallest is {int(t.min())}")
+            return out
         return self._evaluate(t)
 
     def _evaluate(self, t: Any) -> Union[float, np.ndarray]:
