@@ -189,6 +189,5 @@ def test_adam_scaling(benchmark, small_rank_batches, n_rows, n_threads):
         opt = fastlr.Adam([table], lr=LR)
         _run(benchmark, lambda g: opt.step([g]), _rounds(pool, lambda i, v: (fastlr.RowGrad(i, v),)),
              rounds=100)
-        del opt, table
     finally:
         fastlr.set_num_threads(None)

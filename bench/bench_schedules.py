@@ -48,7 +48,7 @@ def buffers():
 # best hand-written NumPy expressions (the same formulas as the compiled kernels)
 
 def numpy_best_warmup_cosine(t, b):
-    i, f, out, mask = b["i"], b["f"], b["out"], b["mask"]
+    i, out, mask = b["i"], b["out"], b["mask"]
     # cosine part, evaluated for every step at u = clip(t - W, 0, T): LR * sin((T - u) pi/2T)^2
     np.subtract(t, W, out=i)
     np.clip(i, 0, T, out=i)

@@ -50,7 +50,6 @@ def _run(cmd: List[str]) -> None:
 
 
 def _kernel_suite_exists() -> bool:
-    bench = ROOT / "bench"
     return bool(KERNEL_FILES)
 
 
