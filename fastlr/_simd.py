@@ -1,7 +1,7 @@
 """Pick the fastest build of a kernel module this CPU can run.
 
-setup.py compiles ``_dense.pyx`` and ``_schedules.pyx`` twice on x86-64: a portable build and
-``<name>_avx2`` with ``-mavx2``.  Both compute bit-identical results (no FMA contraction); AVX2
+setup.py compiles ``_dense.pyx``, ``_rows.pyx`` and ``_schedules.pyx`` twice on x86-64: a
+portable build and ``<name>_avx2`` with ``-mavx2``.  Both compute bit-identical results (no FMA contraction); AVX2
 doubles the SIMD width (sqrt/div-heavy optimizers, cache-resident tensors) and adds the 64-bit
 integer compare that lets the schedule loops vectorize.  ``FASTLR_SIMD=portable`` forces the
 portable builds (for testing and comparison).

@@ -63,13 +63,42 @@ def test_coalesce_rejects_out_of_range():
             K.coalesce(np.array(bad), vals, 4, 1)
 
 
-def test_scan_indices():
-    assert K.scan_indices(np.array([0, 2, 3]), 4) == (-1, True)
-    assert K.scan_indices(np.array([0, 2, 2]), 4) == (-1, False)
-    assert K.scan_indices(np.array([3, 0]), 4) == (-1, False)
-    assert K.scan_indices(np.array([0, -1, 9]), 4)[0] == 1
-    assert K.scan_indices(np.array([0, 1, 4], np.int32), 4)[0] == 2
-    assert K.scan_indices(np.empty(0, np.int64), 4) == (-1, True)
+def test_plan_rows():
+    assert K.plan_rows(np.array([0, -1, 9]), 4)[0] == 1
+    assert K.plan_rows(np.array([0, 1, 4], np.int32), 4)[0] == 2
+    bad, rows, starts, order = K.plan_rows(np.array([0, 2, 3]), 4)     # increasing: no plan
+    assert bad == -1 and rows.tolist() == [0, 2, 3] and starts is None and order is None
+    bad, rows, starts, order = K.plan_rows(np.empty(0, np.int32), 4)
+    assert bad == -1 and rows.dtype == np.int64 and rows.size == 0 and starts is None
+    bad, rows, starts, order = K.plan_rows(np.array([3, 0, 3, 1], np.int32), 4)
+    assert rows.tolist() == [0, 1, 3] and starts.tolist() == [0, 1, 2, 4]
+    assert order.tolist() == [1, 3, 0, 2]          # stable: the two 3s keep their order
+    with pytest.raises(TypeError):
+        K.plan_rows(np.array([0.0, 1.0]), 4)
+    with pytest.raises(TypeError):
+        K.plan_rows(np.array([3, 1, 2])[::2], 4)
+
+
+def test_step_rows_checks_its_tables():
+    p = np.zeros((5, 3))
+    ptrs = np.array([[p.ctypes.data, 0, 0, 0, 0]], np.int64)
+    rows, vals = np.array([1, 4]), np.ones((2, 3))
+    args = (0.1, 0.0, 0.0, 0.0)
+    K.step_rows(0, True, ptrs, 0, 5, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
+    assert p[[1, 4]].tolist() == [[-0.1] * 3] * 2 and not p[[0, 2, 3]].any()
+    with pytest.raises(IndexError):
+        K.step_rows(0, True, ptrs, 0, 4, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
+    with pytest.raises(ValueError):      # float32 values for a float64 table
+        K.step_rows(0, True, ptrs, 0, 5, 3, rows, None, None, vals.astype(np.float32), args,
+                    0, 0.0, 0.0, 1)
+    with pytest.raises(ValueError):      # no such tensor
+        K.step_rows(0, True, ptrs, 1, 5, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
+    with pytest.raises(ValueError):      # a plan that does not cover the values
+        K.step_rows(0, True, ptrs, 0, 5, 3, rows, np.array([0, 1, 2]), np.array([0]), vals,
+                    args, 0, 0.0, 0.0, 1)
+    with pytest.raises(ValueError):
+        K.step_rows(9, True, ptrs, 0, 5, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
+    assert p[[1, 4]].tolist() == [[-0.1] * 3] * 2 and not p[[0, 2, 3]].any()
 
 
 @settings(max_examples=150, deadline=None)

@@ -141,10 +141,11 @@ def _assert_states_equal(opt_state, ref_state):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_rows_match_lazy_reference(name, dtype):
+@pytest.mark.parametrize("dim", [1, 3, 13])    # 1 and 3 take the kernel's narrow-table path
+def test_rows_match_lazy_reference(name, dtype, dim):
     cls, kw = CONFIGS[name]
-    rng = np.random.default_rng(sum(map(ord, name)))
-    n_rows, dim = 60, 13
+    rng = np.random.default_rng(sum(map(ord, name)) + dim)
+    n_rows = 60
     p0 = rng.standard_normal((n_rows, dim)).astype(dtype)
     w = p0.copy()
     opt = cls([w], **kw)
@@ -297,18 +298,21 @@ def test_adagrad_matches_torch_sparse_adagrad(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["sgd_momentum_wd", "adam_wd_amsgrad", "rmsprop_full",
                                   "adagrad", "adadelta", "rowwise"])
-def test_threads_bitwise_equal(name, dtype):
+@pytest.mark.parametrize("dim", [64, 4])
+def test_threads_bitwise_equal(name, dtype, dim):
     cls, kw = CONFIGS[name]
     results = []
+    n_rows = 3000 * 64 // dim      # enough touched elements for two threads
     for n_threads in (1, 2):
         fastlr.set_num_threads(n_threads)
         try:
             rng = np.random.default_rng(21)
-            w = rng.standard_normal((3000, 64)).astype(dtype)
+            w = rng.standard_normal((n_rows, dim)).astype(dtype)
             opt = cls([w], **kw)
             for _ in range(5):
-                idx = (rng.zipf(1.1, 4000) - 1) % 3000
-                opt.step([fastlr.RowGrad(idx, rng.standard_normal((4000, 64)).astype(dtype))])
+                idx = (rng.zipf(1.1, 4 * n_rows // 3) - 1) % n_rows
+                vals = rng.standard_normal((idx.size, dim)).astype(dtype)
+                opt.step([fastlr.RowGrad(idx, vals)])
             results.append((w, opt.state[0]))
         finally:
             fastlr.set_num_threads(None)
@@ -418,6 +422,53 @@ def test_caller_arrays_are_never_modified_and_may_be_read_only():
     opt.step([fastlr.RowGrad(idx[[3, 1]], vals[::2])])  # sorted path, non-contiguous values
     np.testing.assert_array_equal(idx, idx_c)
     np.testing.assert_array_equal(vals, vals_c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_tables_sharing_an_index_array_match_separate_steps(name, dtype):
+    """An embedding table and its bias column given one index array (one shared sort plan)
+    step exactly as each would alone; the plan's rows are re-checked against each table."""
+    cls, kw = CONFIGS[name]
+    rng = np.random.default_rng(5)
+    emb, bias = rng.standard_normal((50, 16)).astype(dtype), rng.standard_normal((50, 1)).astype(dtype)
+    solo = [emb.copy(), bias.copy()]
+    opt = cls([emb, bias], **kw)
+    solo_opts = [cls([a], **kw) for a in solo]
+    for _ in range(20):
+        idx = (rng.zipf(1.3, 120) - 1) % 50
+        grads = [fastlr.RowGrad(idx, rng.standard_normal((120, d)).astype(dtype)) for d in (16, 1)]
+        opt.step(grads)
+        for o, g in zip(solo_opts, grads):
+            o.step([fastlr.RowGrad(idx.copy(), g.values)])
+    np.testing.assert_array_equal(emb, solo[0])
+    np.testing.assert_array_equal(bias, solo[1])
+    for i in (0, 1):
+        _assert_states_equal(opt.state[i], solo_opts[i].state[0])
+
+
+def test_shared_index_array_out_of_range_for_the_smaller_table():
+    big, small = np.zeros((10, 4)), np.zeros((5, 1))
+    opt = fastlr.Adam([big, small])
+    idx = np.array([7, 2, 7])
+    with pytest.raises(IndexError, match="index 7 at position 0 is out of range for a table of 5"):
+        opt.step([fastlr.RowGrad(idx, np.ones((3, 4))), fastlr.RowGrad(idx, np.ones((3, 1)))])
+    assert not big.any() and not small.any() and not opt.state
+
+
+def test_values_aliasing_a_state_buffer_are_copied():
+    w = np.arange(12.0).reshape(4, 3)
+    opt = fastlr.SGD([w], lr=0.5, momentum=0.9)
+    opt.step([np.ones((4, 3))])
+    buf = opt.state[0]["momentum_buffer"]
+    buf[:] = np.arange(12.0).reshape(4, 3)
+    expected_w, expected_buf = w.copy(), buf.copy()
+    g = buf[2:].copy()
+    expected_buf[[1, 2]] = expected_buf[[1, 2]] * 0.9 + g
+    expected_w[[1, 2]] += -0.5 * expected_buf[[1, 2]]
+    opt.step([fastlr.RowGrad([1, 2], buf[2:])])
+    np.testing.assert_array_equal(buf, expected_buf)
+    np.testing.assert_array_equal(w, expected_w)
 
 
 def test_values_aliasing_the_table_are_copied():

@@ -1,4 +1,4 @@
-"""The portable and the AVX2 builds of the dense kernels give bit-identical results."""
+"""The portable and the AVX2 builds of the kernels give bit-identical results."""
 import importlib.util
 
 import numpy as np
@@ -71,3 +71,36 @@ def test_avx2_schedules_are_bitwise_identical(monkeypatch):
     portable = [s(steps) for s in build()]
     for a, b in zip(avx2, portable):
         np.testing.assert_array_equal(a, b)
+
+
+ROW_CONFIGS = CONFIGS + [("RowwiseAdagrad", dict(lr=0.1, weight_decay=0.1, maximize=True)),
+                         ("RowwiseAdagrad", dict(lr=0.1))]
+
+
+def _train_rows(name, kw, dtype, module, monkeypatch, steps=20):
+    rng = np.random.default_rng(8)
+    params = [rng.standard_normal(shape).astype(dtype) for shape in ((400, 37), (400, 1))]
+    opt = getattr(fastlr, name)(params, **kw)
+    monkeypatch.setattr(base, "_row_kernels", module)
+    for _ in range(steps):
+        idx = (rng.zipf(1.2, 700) - 1) % 400
+        opt.step([fastlr.RowGrad(idx, rng.standard_normal((700, p.shape[1])).astype(dtype))
+                  for p in params])
+    return params, opt.state
+
+
+@pytest.mark.skipif(not (importlib.util.find_spec("fastlr._kernels._rows_avx2") is not None
+                         and importlib.import_module("fastlr._kernels._cpu").has_avx2()),
+                    reason="no AVX2 build or CPU")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", ROW_CONFIGS)
+def test_avx2_row_kernels_are_bitwise_identical(name, kw, dtype, monkeypatch):
+    p1, s1 = _train_rows(name, kw, dtype, importlib.import_module("fastlr._kernels._rows"),
+                         monkeypatch)
+    p2, s2 = _train_rows(name, kw, dtype, importlib.import_module("fastlr._kernels._rows_avx2"),
+                         monkeypatch)
+    for a, b in zip(p1, p2):
+        np.testing.assert_array_equal(a, b)
+    for i in s1:
+        for key in s1[i]:
+            np.testing.assert_array_equal(s1[i][key], s2[i][key])

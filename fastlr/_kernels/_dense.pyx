@@ -136,6 +136,39 @@ def dense_step(int kind, bint is_double,
                  n_threads)
 
 
+cdef bint _overlaps(int64_t start, int64_t stop, const int64_t* olo, const int64_t* ohi,
+                    Py_ssize_t n_owned) noexcept nogil:
+    """Whether bytes ``[start, stop)`` overlap one of the sorted, disjoint ranges
+    ``[olo[i], ohi[i])``: a binary search for the last range starting before ``stop``."""
+    cdef Py_ssize_t lo_i = 0, hi_i = n_owned, mid
+    if stop <= start:
+        return False
+    while lo_i < hi_i:
+        mid = (lo_i + hi_i) // 2
+        if olo[mid] < stop:
+            lo_i = mid + 1
+        else:
+            hi_i = mid
+    return lo_i > 0 and ohi[lo_i - 1] > start
+
+
+cdef inline bint _is_ranges(cnp.ndarray lo, cnp.ndarray hi) noexcept:
+    return (cnp.PyArray_TYPE(lo) == cnp.NPY_INT64 and cnp.PyArray_TYPE(hi) == cnp.NPY_INT64
+            and cnp.PyArray_SIZE(lo) == cnp.PyArray_SIZE(hi)
+            and cnp.PyArray_IS_C_CONTIGUOUS(lo) and cnp.PyArray_IS_C_CONTIGUOUS(hi))
+
+
+def overlaps_owned(cnp.ndarray a, cnp.ndarray owned_lo, cnp.ndarray owned_hi):
+    """Whether the bytes of the C-contiguous array ``a`` overlap a parameter or state buffer
+    (``owned_lo/owned_hi`` as in ``gather_grads``)."""
+    if not (_is_ranges(owned_lo, owned_hi) and cnp.PyArray_IS_C_CONTIGUOUS(a)):
+        raise ValueError("overlaps_owned: malformed arguments")
+    cdef int64_t start = <int64_t><intptr_t>cnp.PyArray_DATA(a)
+    return _overlaps(start, start + cnp.PyArray_NBYTES(a),
+                     <const int64_t*>cnp.PyArray_DATA(owned_lo),
+                     <const int64_t*>cnp.PyArray_DATA(owned_hi), cnp.PyArray_SIZE(owned_lo))
+
+
 def gather_grads(list grads, list index, list params,
                  cnp.ndarray ptrs,               # OUT: column 1 gets each gradient's address
                  cnp.ndarray kind,               # OUT: uint8, 0 None, 1 dense, 2 other
@@ -148,7 +181,7 @@ def gather_grads(list grads, list index, list params,
     ``owned_lo/owned_hi`` are the sorted, disjoint byte ranges of every parameter and state
     buffer: a gradient overlapping one of them is rejected.  Returns ``(n_none, n_other)``.
     """
-    cdef Py_ssize_t j, d, k, n = len(index), lo_i, hi_i, mid
+    cdef Py_ssize_t j, d, k, n = len(index)
     cdef cnp.ndarray g, p
     cdef object obj
     cdef int64_t start, stop
@@ -156,10 +189,7 @@ def gather_grads(list grads, list index, list params,
     if not (_is_table(ptrs, cnp.NPY_INT64, 5) and cnp.PyArray_DIM(ptrs, 0) == n
             and cnp.PyArray_TYPE(kind) == cnp.NPY_UINT8 and cnp.PyArray_SIZE(kind) == n
             and cnp.PyArray_IS_C_CONTIGUOUS(kind) and len(params) == n
-            and cnp.PyArray_TYPE(owned_lo) == cnp.NPY_INT64
-            and cnp.PyArray_TYPE(owned_hi) == cnp.NPY_INT64
-            and cnp.PyArray_SIZE(owned_lo) == cnp.PyArray_SIZE(owned_hi)
-            and cnp.PyArray_IS_C_CONTIGUOUS(owned_lo) and cnp.PyArray_IS_C_CONTIGUOUS(owned_hi)):
+            and _is_ranges(owned_lo, owned_hi)):
         raise ValueError("gather_grads: malformed tables")
     cdef int64_t* ptab = <int64_t*>cnp.PyArray_DATA(ptrs)
     cdef uint8_t* ktab = <uint8_t*>cnp.PyArray_DATA(kind)
@@ -200,20 +230,11 @@ def gather_grads(list grads, list index, list params,
             continue
         start = <int64_t><intptr_t>cnp.PyArray_DATA(g)
         stop = start + cnp.PyArray_NBYTES(g)
-        if stop > start and n_owned > 0:
-            # last owned range starting before `stop`; ranges are disjoint and sorted
-            lo_i, hi_i = 0, n_owned
-            while lo_i < hi_i:
-                mid = (lo_i + hi_i) // 2
-                if olo[mid] < stop:
-                    lo_i = mid + 1
-                else:
-                    hi_i = mid
-            if lo_i > 0 and ohi[lo_i - 1] > start:
-                raise ValueError(
-                    f"grads[{k}] shares memory with a parameter or optimizer state buffer; "
-                    "pass a separate gradient array"
-                )
+        if _overlaps(start, stop, olo, ohi, n_owned):
+            raise ValueError(
+                f"grads[{k}] shares memory with a parameter or optimizer state buffer; "
+                "pass a separate gradient array"
+            )
         ptab[5 * j + 1] = start
         ktab[j] = 1
     return n_none, n_other

@@ -4,28 +4,32 @@ Three tiers, as everywhere in fastlr:
 
 * ``cdef ... noexcept nogil`` functions on raw pointers that sort / sum index arrays, and
   the optimizers' range functions of ``_updates.pxd``, called once per touched row;
-* ``def`` wrappers over typed memoryviews that check shapes and the row list, pack the
-  optimizer's scalars, and hand over to one shared driver (``_run_rows``), which releases the
-  GIL and runs a ``prange`` over the touched rows;
-* the Python layer (``fastlr.optim._rowgrad``, ``fastlr.optim._rows``) validates the user's
+* ``def`` entry points that check their tables and hand over to one shared driver
+  (``_run_rows``), which releases the GIL and runs a ``prange`` over the touched rows:
+  ``plan_rows`` + ``step_rows`` for the optimizers (the dense kernels' kinds, hyper-parameters
+  and pointer tables, repeated rows summed inside the update pass), and per-optimizer
+  ``*_rows`` wrappers over coalesced rows with explicit scalar arguments (tested against
+  their NumPy twins in ``fastlr.reference.rows``);
+* the Python layer (``fastlr.optim._rowgrad``, ``fastlr.optim._base``) validates the user's
   input, computes the per-step scalars at double precision and owns the state.
 
-Every row kernel takes ``rows``: unique, strictly increasing ``int64`` row ids, and ``values``:
-the coalesced gradient rows, ``values[k]`` belonging to ``param[rows[k]]``.  Because the rows
-are unique, each row is updated by exactly one thread with the same sequential arithmetic, so
-the result is bitwise identical for any thread count.
+Rows reach the driver as unique, strictly increasing ``int64`` ids, with either one gradient
+row each (``values[k]`` belongs to ``param[rows[k]]``) or a run plan of ``plan_rows`` (the
+gradient of ``rows[k]`` is the sum of its run of ``values``, in order of occurrence).  Because
+the rows are unique, each row is updated by exactly one thread with the same sequential
+arithmetic, so the result is bitwise identical for any thread count.
 
 The per-element arithmetic is the dense kernels' own (``_updates.pxd``: PyTorch's dense
 single-tensor formula in the parameter's dtype, ``floating``), applied to a row of ``n_cols``
-consecutive elements; each wrapper packs its scalar arguments into the ``hp`` / ``pt`` arrays and
-``flags`` of that interface once per call.  The build uses ``-ffp-contract=off``, so no fused
-multiply-add changes a rounding and the NumPy twins in ``fastlr.reference.rows`` agree bit for
-bit.
+consecutive elements.  The build uses ``-ffp-contract=off``, so no fused multiply-add changes
+a rounding and the NumPy twins in ``fastlr.reference.rows`` agree bit for bit.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy
+
+cimport numpy as cnp
 
 from fastlr._kernels._common cimport floating
 from fastlr._kernels._updates cimport (
@@ -183,30 +187,11 @@ cdef inline void _sum_segment(const floating* values, Py_ssize_t n_cols, const i
             out[j] = out[j] + src[j]
 
 
-def scan_indices(const index_t[::1] indices, Py_ssize_t n_rows):
-    """Check row ids against a table of ``n_rows`` rows.
-
-    Returns
-    -------
-    first_bad : int
-        Position of the first index outside ``[0, n_rows)`` (negative ids included), or -1.
-    increasing : bool
-        Whether the indices are strictly increasing (unique and sorted).  Only meaningful
-        when ``first_bad == -1``.
-    """
-    cdef bint increasing = True
-    cdef Py_ssize_t bad
-    with nogil:
-        bad = _first_out_of_range(&indices[0] if indices.shape[0] else NULL,
-                                  indices.shape[0], n_rows, &increasing)
-    return bad, bool(increasing)
-
-
 def coalesce(const index_t[::1] indices, const floating[:, ::1] values, Py_ssize_t n_rows,
              int n_threads=1):
     """Sum the gradient rows of duplicate indices.
 
-    ``indices`` must already be known to lie in ``[0, n_rows)`` (see ``scan_indices``); this
+    ``indices`` must already be known to lie in ``[0, n_rows)`` (see ``plan_rows``); this
     is re-checked and an ``IndexError`` raised before anything is computed.
 
     Rows are sorted with a stable radix sort, so each output row is the sum of its input rows
@@ -326,6 +311,68 @@ cdef enum:
     K_RMSPROP = 2
     K_ADAGRAD = 3
     K_ADADELTA = 4
+    K_ROWWISE = 5       # row-wise Adagrad: s1 holds one accumulator per table row
+
+
+# Row-wise Adagrad sums a row's squares in 8 interleaved double lanes (element j goes to lane
+# j % 8), then adds the lanes pairwise: a fixed order, so any thread count and either build
+# gives the same bits.  Written in C with one variable per lane so gcc's SLP vectorizer turns
+# each step into two 4-double vector operations.
+cdef extern from *:
+    """
+    #define FASTLR_SUMSQ_LANES(NAME, T)                                                   \
+    static inline double NAME(const T* g, Py_ssize_t n) {                             \
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;        \
+        double t[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                       \
+        Py_ssize_t j = 0, l;                                                          \
+        for (; j + 8 <= n; j += 8) {                                                  \
+            double x0 = g[j], x1 = g[j + 1], x2 = g[j + 2], x3 = g[j + 3];            \
+            double x4 = g[j + 4], x5 = g[j + 5], x6 = g[j + 6], x7 = g[j + 7];        \
+            a0 += x0 * x0; a1 += x1 * x1; a2 += x2 * x2; a3 += x3 * x3;               \
+            a4 += x4 * x4; a5 += x5 * x5; a6 += x6 * x6; a7 += x7 * x7;               \
+        }                                                                             \
+        for (l = 0; j + l < n; l++) t[l] = (double)g[j + l] * (double)g[j + l];       \
+        a0 += t[0]; a1 += t[1]; a2 += t[2]; a3 += t[3];                               \
+        a4 += t[4]; a5 += t[5]; a6 += t[6]; a7 += t[7];                               \
+        return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));                     \
+    }
+    FASTLR_SUMSQ_LANES(fastlr_sumsq_lanes_f, float)
+    FASTLR_SUMSQ_LANES(fastlr_sumsq_lanes_d, double)
+    """
+    double _sumsq_lanes_f "fastlr_sumsq_lanes_f"(const float* g, Py_ssize_t n) noexcept nogil
+    double _sumsq_lanes_d "fastlr_sumsq_lanes_d"(const double* g, Py_ssize_t n) noexcept nogil
+
+
+cdef inline double _sum_sq_lanes(const floating* g, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return _sumsq_lanes_f(g, n)
+    else:
+        return _sumsq_lanes_d(g, n)
+
+
+cdef inline void _rowwise_adagrad_row(floating* p, floating* s, const floating* g, Py_ssize_t n,
+                                      double clr, double weight_decay, double eps,
+                                      bint maximize, floating* tmp) noexcept nogil:
+    """``s += mean(e**2)`` of the effective gradient ``e = -g if maximize; e = e + wd * p``
+    (squares summed in double by ``_sum_sq_lanes``), then an Adagrad step with ``s``.
+    ``tmp``: ``n`` elements of scratch for ``e`` (may be ``g`` itself when that is scratch
+    too), used only with weight decay or ``maximize``."""
+    cdef Py_ssize_t j
+    cdef floating std
+    cdef floating neg_clr = <floating>(-clr)
+    cdef floating wd = <floating>weight_decay
+    cdef floating sign = -1 if maximize else 1
+    if maximize or weight_decay != 0.0:
+        for j in range(n):
+            tmp[j] = sign * g[j]
+        if weight_decay != 0.0:
+            for j in range(n):
+                tmp[j] = tmp[j] + wd * p[j]
+        g = tmp
+    s[0] = s[0] + <floating>(_sum_sq_lanes(g, n) / <double>n)
+    std = _sqrt(s[0]) + <floating>eps
+    for j in range(n):
+        p[j] = p[j] + (neg_clr * g[j]) / std
 
 
 cdef inline floating* _row_at(floating* base, Py_ssize_t off) noexcept nogil:
@@ -349,8 +396,9 @@ cdef inline void _prefetch_rows(floating* param, floating* s1, floating* s2, flo
 
 cdef inline void _update_row(int kind, floating* p, const floating* g, floating* s1,
                              floating* s2, floating* s3, Py_ssize_t n, const double* hp,
-                             const double* pt, int flags) noexcept nogil:
-    """One row through the range function of ``kind`` (state layout as ``_dense._block``)."""
+                             const double* pt, int flags, floating* tmp) noexcept nogil:
+    """One row through the range function of ``kind`` (state layout as ``_dense._block``);
+    ``tmp``: a row of scratch (row-wise Adagrad only)."""
     if kind == K_ADAM:
         _adam(p, g, s1, s2, s3, n, hp, pt, flags)
     elif kind == K_SGD:
@@ -361,41 +409,287 @@ cdef inline void _update_row(int kind, floating* p, const floating* g, floating*
         _adagrad(p, g, s1, n, hp, pt, flags)
     elif kind == K_ADADELTA:
         _adadelta(p, g, s1, s2, n, hp, flags)
+    elif kind == K_ROWWISE:
+        _rowwise_adagrad_row(p, s1, g, n, pt[0], hp[1], hp[0], flags & F_MAXIMIZE, tmp)
+
+
+cdef inline void _one_row(int kind, floating* param, floating* s1, floating* s2, floating* s3,
+                         const int64_t* rows, const int64_t* starts, const int64_t* order,
+                         const floating* values, Py_ssize_t k, Py_ssize_t n, Py_ssize_t n_cols,
+                         const double* hp, const double* pt, int flags,
+                         floating* buf) noexcept nogil:
+    """Update row ``rows[k]`` with its gradient: ``values[k]`` when ``starts`` is NULL, else
+    the sum of the run ``values[order[starts[k]:starts[k + 1]]]`` (built in ``buf``, one row
+    of scratch owned by the calling thread; a run of one is read in place, bit for bit)."""
+    cdef Py_ssize_t off = rows[k] * n_cols
+    cdef const floating* g
+    cdef bint rowwise = kind == K_ROWWISE
+    if k + PREFETCH_AHEAD < n:
+        _prefetch_rows(param, NULL if rowwise else s1, s2, s3,
+                       rows[k + PREFETCH_AHEAD] * n_cols, n_cols * sizeof(floating))
+    if starts == NULL:
+        g = values + k * n_cols
+    elif starts[k + 1] - starts[k] == 1:
+        g = values + order[starts[k]] * n_cols
+    else:
+        _sum_segment(values, n_cols, order, starts[k], starts[k + 1], buf)
+        g = buf
+    _update_row(kind, param + off, g, _row_at(s1, rows[k] if rowwise else off),
+                _row_at(s2, off), _row_at(s3, off), n_cols, hp, pt, flags, buf)
+
+
+# Tables narrower than this (a bias column) are updated serially by gathering the touched rows
+# into contiguous scratch, one vectorized pass, and scattering them back: a per-row call would
+# cost more than the row's arithmetic.
+cdef Py_ssize_t NARROW_COLS = 8
+
+
+cdef inline void _copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j] = src[j]
+
+
+cdef void _run_narrow(int kind, floating* param, floating* s1, floating* s2, floating* s3,
+                      const int64_t* rows, const int64_t* starts, const int64_t* order,
+                      const floating* values, Py_ssize_t n, Py_ssize_t n_cols, const double* hp,
+                      const double* pt, int flags, floating* scratch) noexcept nogil:
+    """``_run_rows`` for narrow tables, serial: gather, one range-function pass, scatter.
+    ``scratch``: ``5 * n * n_cols`` elements (gradient, parameter, three state tables).  Every
+    update is elementwise, so the result is the per-row update's bit for bit."""
+    cdef Py_ssize_t k, off, m = n * n_cols
+    cdef floating* G = scratch
+    cdef floating* P = G + m
+    cdef floating* S1 = P + m
+    cdef floating* S2 = S1 + m
+    cdef floating* S3 = S2 + m
+    for k in range(n):
+        off = rows[k] * n_cols
+        if starts == NULL:
+            _copy(G + k * n_cols, values + k * n_cols, n_cols)
+        elif starts[k + 1] - starts[k] == 1:
+            _copy(G + k * n_cols, values + order[starts[k]] * n_cols, n_cols)
+        else:
+            _sum_segment(values, n_cols, order, starts[k], starts[k + 1], G + k * n_cols)
+        _copy(P + k * n_cols, param + off, n_cols)
+        if s1 != NULL:
+            _copy(S1 + k * n_cols, s1 + off, n_cols)
+        if s2 != NULL:
+            _copy(S2 + k * n_cols, s2 + off, n_cols)
+        if s3 != NULL:
+            _copy(S3 + k * n_cols, s3 + off, n_cols)
+    _update_row(kind, P, G, S1 if s1 != NULL else NULL, S2 if s2 != NULL else NULL,
+                S3 if s3 != NULL else NULL, m, hp, pt, flags, NULL)
+    for k in range(n):
+        off = rows[k] * n_cols
+        _copy(param + off, P + k * n_cols, n_cols)
+        if s1 != NULL:
+            _copy(s1 + off, S1 + k * n_cols, n_cols)
+        if s2 != NULL:
+            _copy(s2 + off, S2 + k * n_cols, n_cols)
+        if s3 != NULL:
+            _copy(s3 + off, S3 + k * n_cols, n_cols)
+
+
+cdef inline bint _narrow(int kind, int team, Py_ssize_t n_cols) noexcept nogil:
+    """Whether ``_run_rows`` takes the gather-scatter path (``_run_narrow``)."""
+    return team <= 1 and n_cols < NARROW_COLS and kind != K_ROWWISE
 
 
 cdef void _run_rows(int kind, floating* param, floating* s1, floating* s2, floating* s3,
-                    const int64_t* rows, const floating* values, Py_ssize_t n,
-                    Py_ssize_t n_cols, const double* hp, const double* pt, int flags,
-                    int team) noexcept nogil:
-    """Update rows ``rows[:n]`` of ``param`` and the state tables ``s1..s3`` (NULL: unused)
-    with the gradient rows ``values[k]``, a static ``prange`` over the rows.
+                    const int64_t* rows, const int64_t* starts, const int64_t* order,
+                    const floating* values, Py_ssize_t n, Py_ssize_t n_cols, const double* hp,
+                    const double* pt, int flags, int team, floating* scratch) noexcept nogil:
+    """Update rows ``rows[:n]`` of ``param`` and the state tables ``s1..s3`` (NULL: unused),
+    coalescing on the fly when ``starts``/``order`` (a plan of ``plan_rows``) are given.
 
     Tables are C-contiguous with ``n_cols`` columns; the state order per kind is that of
     ``_dense._block`` (SGD: buf; Adam: m, v, vmax; RMSprop: sq, buf, grad_avg; Adagrad: sum;
-    Adadelta: sq, acc_delta).
+    Adadelta: sq, acc_delta; row-wise Adagrad: one sum per row).  ``scratch``: ``team * n_cols``
+    elements from ``_scratch`` (NULL when it needs none).
+    Runs are ragged (a popular row can repeat hundreds of times): dynamic schedule.
     """
-    cdef Py_ssize_t k, off
-    cdef Py_ssize_t nbytes = n_cols * sizeof(floating)
-    for k in prange(n, schedule="static", num_threads=team):
-        if k + PREFETCH_AHEAD < n:
-            _prefetch_rows(param, s1, s2, s3, rows[k + PREFETCH_AHEAD] * n_cols, nbytes)
-        off = rows[k] * n_cols
-        _update_row(kind, param + off, values + k * n_cols, _row_at(s1, off), _row_at(s2, off),
-                    _row_at(s3, off), n_cols, hp, pt, flags)
+    cdef Py_ssize_t k
+    if _narrow(kind, team, n_cols):
+        _run_narrow(kind, param, s1, s2, s3, rows, starts, order, values, n, n_cols, hp, pt,
+                    flags, scratch)
+        return
+    if team <= 1:                       # no thread team for serial work: it costs microseconds
+        for k in range(n):
+            _one_row(kind, param, s1, s2, s3, rows, starts, order, values, k, n, n_cols, hp,
+                     pt, flags, scratch)
+        return
+    for k in prange(n, schedule="dynamic", chunksize=16, num_threads=team):
+        _one_row(kind, param, s1, s2, s3, rows, starts, order, values, k, n, n_cols, hp, pt,
+                 flags, scratch + threadid() * n_cols if scratch != NULL else NULL)
+
+
+cdef object _scratch(int kind, bint coalescing, int team, Py_ssize_t n, Py_ssize_t n_cols,
+                     bint is_double):
+    """Scratch for ``_run_rows`` on ``n`` rows: the gathered tables of a narrow step, else one
+    row per thread for summing repeated rows or row-wise Adagrad's effective gradient; None
+    when the step needs none."""
+    dtype = np.float64 if is_double else np.float32
+    if _narrow(kind, team, n_cols):
+        return np.empty(5 * n * n_cols, dtype)
+    if not (coalescing or kind == K_ROWWISE):
+        return None
+    return np.empty(team * n_cols, dtype)
+
+
+cdef inline void* _data(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
 cdef _rows_step(int kind, floating[:, ::1] param, floating* s1, floating* s2, floating* s3,
                 const int64_t[::1] rows, const floating[:, ::1] values, const double* hp,
                 const double* pt, int flags, int n_threads):
-    """Run ``_run_rows`` without the GIL on checked tables (``_check_rows``, ``_state``);
-    nothing to do for no rows or no columns."""
+    """Run ``_run_rows`` without the GIL on checked, coalesced tables (``_check_rows``,
+    ``_state``); nothing to do for no rows or no columns."""
     cdef Py_ssize_t n = rows.shape[0], n_cols = param.shape[1]
     if n == 0 or n_cols == 0:
         return
     cdef int team = _team_size(n, n_threads)
+    scratch = _scratch(kind, False, team, n, n_cols, floating is double)
+    cdef floating* buf = <floating*>_data(scratch)
     with nogil:
-        _run_rows(kind, &param[0, 0], s1, s2, s3, &rows[0], &values[0, 0], n, n_cols, hp, pt,
-                  flags, team)
+        _run_rows(kind, &param[0, 0], s1, s2, s3, &rows[0], NULL, NULL, &values[0, 0], n,
+                  n_cols, hp, pt, flags, team, buf)
+
+
+# --------------------------------------------------------------------------------------
+# The optimizers' entry point: a row plan plus the bucket's pointer table
+# --------------------------------------------------------------------------------------
+
+cdef inline bint _is_vector(cnp.ndarray a, int typenum) noexcept:
+    return (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_NDIM(a) == 1
+            and cnp.PyArray_IS_C_CONTIGUOUS(a))
+
+
+cdef tuple _plan(const index_t* indices, Py_ssize_t n, Py_ssize_t n_rows):
+    """Sorted run plan of in-range, not strictly increasing ``indices`` (see ``plan_rows``)."""
+    cdef int key_bits = int(n_rows - 1).bit_length()
+    cdef Py_ssize_t u
+    # One allocation, laid out as coalesce's: sorted keys, order, rows, sort scratch, starts.
+    work = np.empty(5 * n + 1, np.int64)
+    cdef int64_t* w = <int64_t*>cnp.PyArray_DATA(work)
+    with nogil:
+        _radix_argsort(indices, n, key_bits, w, w + n, w + 2 * n, w + 3 * n)
+        u = _segments(w, n, w + 2 * n, w + 4 * n)
+    return work[2 * n:2 * n + u], work[4 * n:4 * n + u + 1], work[n:2 * n]
+
+
+def plan_rows(cnp.ndarray indices, Py_ssize_t n_rows):
+    """Check row ids against a table of ``n_rows`` rows and plan their coalescing.
+
+    ``indices``: 1-D C-contiguous int32 or int64.
+
+    Returns
+    -------
+    first_bad : int
+        Position of the first index outside ``[0, n_rows)`` (negative ids included), or -1;
+        the other entries are None when it is not -1.
+    rows : ndarray of int64, shape (u,)
+        The unique row ids, increasing.
+    starts, order : ndarray of int64, shapes (u + 1,) and (n,), or None
+        Row ``rows[k]`` gathers ``indices`` positions ``order[starts[k]:starts[k + 1]]``, in
+        their original order (a stable radix sort).  Both are None when ``indices`` are already
+        strictly increasing (then ``rows`` is ``indices`` itself when it is int64).
+    """
+    cdef Py_ssize_t n, bad
+    cdef bint increasing = True
+    cdef bint wide = _is_vector(indices, cnp.NPY_INT64)
+    if not (wide or _is_vector(indices, cnp.NPY_INT32)):
+        raise TypeError("plan_rows: indices must be a 1-D C-contiguous int32 or int64 array")
+    n = cnp.PyArray_DIM(indices, 0)
+    cdef const int64_t* i64 = <const int64_t*>cnp.PyArray_DATA(indices)
+    cdef const int32_t* i32 = <const int32_t*>cnp.PyArray_DATA(indices)
+    with nogil:
+        if wide:
+            bad = _first_out_of_range(i64, n, n_rows, &increasing)
+        else:
+            bad = _first_out_of_range(i32, n, n_rows, &increasing)
+    if bad >= 0:
+        return bad, None, None, None
+    if increasing:
+        return -1, (indices if wide else indices.astype(np.int64)), None, None
+    if wide:
+        return (-1,) + _plan(i64, n, n_rows)
+    return (-1,) + _plan(i32, n, n_rows)
+
+
+def step_rows(int kind, bint is_double,
+              cnp.ndarray ptrs,          # IN: a bucket's int64 (n_tensors, 5) pointer table
+              Py_ssize_t tensor,         # IN: the row of ``ptrs`` to update
+              Py_ssize_t n_rows, Py_ssize_t n_cols,
+              cnp.ndarray rows,          # IN: int64 (u,) unique increasing row ids
+              object starts, object order,   # IN: plan_rows's run plan, or None and None
+              cnp.ndarray values,        # IN: (n, n_cols) gradient rows of the table's dtype
+              tuple hp, int flags, double scalar0, double scalar1, int n_threads):
+    """One optimizer step of ``kind`` on the listed rows of one tensor of a bucket.
+
+    The same ``hp``, ``flags`` and per-tensor scalars as ``_dense.dense_step``; the parameter
+    and its state are the addresses in ``ptrs[tensor]`` (columns 0, 2, 3, 4; 0 = unused), each
+    a C-contiguous ``(n_rows, n_cols)`` table of the given dtype.  Without a plan ``values[k]``
+    is the gradient of ``rows[k]``; with one, each row's gradient is summed from its run of
+    ``values`` in the thread that updates it, so a step is one pass whatever the repeats.
+    The caller (the Python layer) guarantees the tables and the plan; this entry point checks
+    the layout and that the rows lie in ``[0, n_rows)``.
+    """
+    cdef double hpbuf[8]
+    cdef double pt[2]
+    cdef Py_ssize_t j, u, n_values
+    cdef int team
+    cdef int typenum = cnp.NPY_DOUBLE if is_double else cnp.NPY_FLOAT
+    if not (cnp.PyArray_TYPE(ptrs) == cnp.NPY_INT64 and cnp.PyArray_NDIM(ptrs) == 2
+            and cnp.PyArray_DIM(ptrs, 1) == 5 and cnp.PyArray_IS_C_CONTIGUOUS(ptrs)
+            and 0 <= tensor < cnp.PyArray_DIM(ptrs, 0)):
+        raise ValueError("step_rows: malformed pointer table")
+    if not (0 <= kind <= K_ROWWISE) or len(hp) > 8:
+        raise ValueError("step_rows: bad kind or more than 8 hyper-parameters")
+    if not (_is_vector(rows, cnp.NPY_INT64) and cnp.PyArray_TYPE(values) == typenum
+            and cnp.PyArray_NDIM(values) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(values)
+            and cnp.PyArray_DIM(values, 1) == n_cols):
+        raise ValueError("step_rows: malformed rows or values")
+    u = cnp.PyArray_DIM(rows, 0)
+    n_values = cnp.PyArray_DIM(values, 0)
+    cdef const int64_t* r = <const int64_t*>cnp.PyArray_DATA(rows)
+    cdef const int64_t* st = NULL
+    cdef const int64_t* od = NULL
+    if starts is None and order is None:
+        if n_values != u:
+            raise ValueError(f"step_rows: {n_values} value rows for {u} rows")
+    else:
+        if not (_is_vector(starts, cnp.NPY_INT64) and _is_vector(order, cnp.NPY_INT64)
+                and cnp.PyArray_DIM(starts, 0) == u + 1
+                and cnp.PyArray_DIM(order, 0) == n_values):
+            raise ValueError("step_rows: malformed row plan")
+        st = <const int64_t*>cnp.PyArray_DATA(starts)
+        od = <const int64_t*>cnp.PyArray_DATA(order)
+        if st[0] != 0 or st[u] != n_values:
+            raise ValueError("step_rows: malformed row plan")
+    if u and (r[0] < 0 or r[u - 1] >= n_rows):
+        raise IndexError(f"step_rows: rows must lie in [0, {n_rows})")
+    cdef const int64_t* t = <const int64_t*>cnp.PyArray_DATA(ptrs) + 5 * tensor
+    if u == 0 or n_cols == 0:
+        return
+    if t[0] == 0:
+        raise ValueError("step_rows: no parameter address")
+    for j in range(8):
+        hpbuf[j] = hp[j] if j < len(hp) else 0.0
+    pt[0] = scalar0
+    pt[1] = scalar1
+    team = _team_size(u, n_threads)
+    scratch = _scratch(kind, st != NULL, team, u, n_cols, is_double)
+    cdef void* buf = _data(scratch)
+    cdef const void* vals = cnp.PyArray_DATA(values)
+    with nogil:
+        if is_double:
+            _run_rows(kind, <double*>t[0], <double*>t[2], <double*>t[3], <double*>t[4], r, st,
+                      od, <const double*>vals, u, n_cols, hpbuf, pt, flags, team, <double*>buf)
+        else:
+            _run_rows(kind, <float*>t[0], <float*>t[2], <float*>t[3], <float*>t[4], r, st, od,
+                      <const float*>vals, u, n_cols, hpbuf, pt, flags, team, <float*>buf)
 
 
 # --------------------------------------------------------------------------------------
@@ -583,31 +877,6 @@ def adadelta_rows(floating[:, ::1] param, floating[:, ::1] square_avg,
 # Row-wise Adagrad: one accumulator per row
 # --------------------------------------------------------------------------------------
 
-cdef inline void _rowwise_adagrad_row(floating* p, floating* s, const floating* g, Py_ssize_t n,
-                                      double clr, double weight_decay, double eps,
-                                      bint maximize) noexcept nogil:
-    """``s += mean(g**2)`` (sum in double, left to right), then an Adagrad step with ``s``."""
-    cdef Py_ssize_t j
-    cdef floating gj, std
-    cdef double sq_sum = 0.0
-    cdef floating neg_clr = <floating>(-clr)
-    cdef floating wd = <floating>weight_decay
-    cdef floating e = <floating>eps
-    cdef bint use_wd = weight_decay != 0.0
-    for j in range(n):
-        gj = -g[j] if maximize else g[j]
-        if use_wd:
-            gj = gj + wd * p[j]
-        sq_sum = sq_sum + <double>gj * <double>gj
-    s[0] = s[0] + <floating>(sq_sum / <double>n)
-    std = _sqrt(s[0]) + e
-    for j in range(n):
-        gj = -g[j] if maximize else g[j]
-        if use_wd:
-            gj = gj + wd * p[j]
-        p[j] = p[j] + (neg_clr * gj) / std
-
-
 def rowwise_adagrad_rows(floating[:, ::1] param, floating[::1] state_sum,
                          const int64_t[::1] rows, const floating[:, ::1] values,
                          double clr, double weight_decay=0.0, double eps=1e-10,
@@ -619,25 +888,20 @@ def rowwise_adagrad_rows(floating[:, ::1] param, floating[::1] state_sum,
     For each touched row ``r`` with gradient row ``g`` (length ``d``)::
 
         g = -g if maximize;  g = g + weight_decay * p
-        s[r] = s[r] + dtype(sum_j(double(g_j) * double(g_j)) / d)   (sum left to right)
+        s[r] = s[r] + dtype(sum_j(double(g_j) * double(g_j)) / d)   (in 8 lanes, see _rowwise_adagrad_row)
         p = p + (-clr * g) / (sqrt(s[r]) + eps)
     """
     cdef tuple shape = _shape2(param.shape[0], param.shape[1])
-    cdef Py_ssize_t k, n_cols = param.shape[1], n = rows.shape[0]
-    cdef int team
+    cdef double hp[2]
+    cdef double pt[1]
+    cdef int flags = (F_MAXIMIZE if maximize else 0) | (F_WD if weight_decay != 0.0 else 0)
+    hp[:] = [eps, weight_decay]
+    pt[0] = clr
     _check_rows(rows, values.shape[0], values.shape[1], shape)
     if state_sum.shape[0] != shape[0]:
         raise ValueError(f"sum has {state_sum.shape[0]} entries for {shape[0]} rows")
-    if n == 0 or n_cols == 0:
-        return
-    team = _team_size(n, n_threads)
-    with nogil:
-        for k in prange(n, schedule="static", num_threads=team):
-            if k + PREFETCH_AHEAD < n:
-                _prefetch_row(&param[rows[k + PREFETCH_AHEAD], 0], n_cols * sizeof(floating))
-                _prefetch_w(&state_sum[rows[k + PREFETCH_AHEAD]])
-            _rowwise_adagrad_row(&param[rows[k], 0], &state_sum[rows[k]], &values[k, 0],
-                                 n_cols, clr, weight_decay, eps, maximize)
+    _rows_step(K_ROWWISE, param, &state_sum[0] if shape[0] else NULL, NULL, NULL, rows, values,
+               hp, pt, flags, n_threads)
 
 
 def rowwise_adagrad_dense(floating[:, ::1] param, floating[::1] state_sum,
@@ -652,7 +916,13 @@ def rowwise_adagrad_dense(floating[:, ::1] param, floating[::1] state_sum,
     if n == 0 or n_cols == 0:
         return
     team = _team_size(n, n_threads)
+    scratch = _scratch(K_ROWWISE, False, team, n, n_cols, floating is double)
+    cdef floating* buf = <floating*>_data(scratch)
     with nogil:
         for r in prange(n, schedule="static", num_threads=team):
             _rowwise_adagrad_row(&param[r, 0], &state_sum[r], &grad[r, 0], n_cols, clr,
-                                 weight_decay, eps, maximize)
+                                 weight_decay, eps, maximize, buf + threadid() * n_cols)
+
+
+#: ``step_rows`` kind of row-wise Adagrad (the others are ``fastlr._kernels._dense``'s kinds)
+ROWWISE = K_ROWWISE

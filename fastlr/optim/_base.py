@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from fastlr._simd import dense as _dense
-from fastlr.optim._rowgrad import as_rows
+from fastlr._simd import best, dense as _dense
+from fastlr.optim._rowgrad import RowPlan, plan_rows
 from fastlr.schedules._plateau import effective_lr
 from fastlr._threads import threads_for
 
@@ -25,6 +25,7 @@ from fastlr._threads import threads_for
 BLOCK_ELEMENTS = 16384
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_row_kernels = best("_rows")
 _STATE_COLUMNS = 3  # pointer-table columns 2, 3, 4
 
 
@@ -178,6 +179,8 @@ class Optimizer:
     """
 
     _kind: ClassVar[int]
+    #: the kind for ``fastlr._kernels._rows.step_rows`` when it is not ``_kind``
+    _row_kind: ClassVar[int | None] = None
     #: hyper-parameters that may be given as a schedule (a callable of the update count)
     _schedulable: ClassVar[tuple[str, ...]] = ("lr",)
 
@@ -331,21 +334,26 @@ class Optimizer:
                 self._check_group(group)
                 group.edited = False
         plans = []
+        shared: dict = {}                         # row plans by index array, for this step
         for b in self._buckets:
             extra: list = []
             n_none, n_other = _dense.gather_grads(
                 grads, b.index, b.params, b.ptrs, b.kind, self._owned_lo, self._owned_hi)
             if n_other:
-                extra = self._convert_other(grads, b)
+                extra = self._convert_other(grads, b, shared)
             plans.append((b, n_none, extra))
         # Phase 2: apply.
         for b, n_none, extra in plans:
             self._apply_bucket(b, n_none, extra)
         self.step_count += 1
 
-    def _convert_other(self, grads: list, b: _Bucket) -> list:
-        """Handle gradients that are not C-contiguous dense arrays; returns row updates."""
-        rows = []
+    def _convert_other(self, grads: list, b: _Bucket, shared: dict) -> list:
+        """Handle gradients that are not C-contiguous dense arrays.
+
+        Returns ``(j, plan, copy)`` per tensor ``j`` of the bucket: a :class:`RowPlan` for a
+        row gradient, or the contiguous copy of a dense gradient (kept alive for this step).
+        """
+        out = []
         for j in [j for j, k in enumerate(b.kind.tolist()) if k == 2]:
             k = b.index[j]
             g, p = grads[k], b.params[j]
@@ -359,17 +367,17 @@ class Optimizer:
                 g = np.asarray(g)
             if isinstance(g, np.ndarray):        # right dtype and shape, just not contiguous
                 g = np.ascontiguousarray(g)
-                rows.append((j, None, g))          # keeps the copy alive for this step
+                out.append((j, None, g))
                 b.ptrs[j, 1] = _extent(g)[0]
                 b.kind[j] = 1
                 continue
-            if not hasattr(self, "_row_step"):
-                raise TypeError(f"grads[{k}] must be None or a numpy.ndarray, "
-                                f"got {type(g).__name__}")
-            r, v = as_rows(g, p)
-            rows.append((j, r, v))
+            plan = plan_rows(g, p, shared)
+            if _dense.overlaps_owned(plan.values, self._owned_lo, self._owned_hi):
+                # The kernel reads the values while writing the table and its state.
+                plan = plan._replace(values=plan.values.copy())
+            out.append((j, plan, None))
             b.kind[j] = 3
-        return rows
+        return out
 
     def _apply_bucket(self, b: _Bucket, n_none: int, rows: list) -> None:
         group = self.param_groups[b.group_index]
@@ -418,14 +426,25 @@ class Optimizer:
                 per_tensor, n_el = np.ascontiguousarray(b.per_tensor[dense]), int(sizes.sum())
             _dense.dense_step(self._kind, b.is_double, ptrs, blocks, per_tensor, hp, flags,
                               threads_for(n_el))
-        for j, r, v in rows:
-            if r is None:
-                continue
-            i = b.index[j]
-            self._fresh = fresh[j]
-            self._row_step(i, b.params[j], self.state[i], r, v, group, lr, steps[j])
+        for j, plan, _ in rows:
+            if plan is not None:
+                self._row_step(b, j, plan, group, lr, flags, hp, steps[j], fresh[j])
         if any(fresh):
             b.fresh[:] = False
+
+    def _row_step(self, b: _Bucket, j: int, plan: RowPlan, group: dict[str, Any], lr: float,
+                  flags: int, hp: tuple, step: int, fresh: bool) -> None:
+        """Tensor ``j`` of bucket ``b`` steps on the rows of ``plan`` (one compiled call).
+
+        The kernel, flags, hyper-parameters and per-tensor scalars are the dense step's, so a
+        row step is the dense update applied to the touched rows (see ``fastlr.optim._rows``).
+        """
+        s0, s1 = self._step_scalars(group, lr, step, fresh)
+        n_rows, n_cols = b.params[j].shape
+        kind = self._kind if self._row_kind is None else self._row_kind
+        _row_kernels.step_rows(kind, b.is_double, b.ptrs, j, n_rows, n_cols,
+                               plan.rows, plan.starts, plan.order, plan.values, hp, flags,
+                               s0, s1, threads_for(plan.rows.shape[0] * n_cols))
 
     # ------------------------------------------------------------------ subclass hooks
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -442,7 +461,7 @@ class Optimizer:
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
                       fresh: bool) -> tuple[float, float]:
         """Per-tensor scalars for a tensor at ``step`` (after the increment); ``fresh``: its
-        state buffers were created for this step (``self._fresh`` tells ``_row_step`` the same).
+        state buffers were created for this step.
         """
         return 0.0, 0.0
 

@@ -1,20 +1,22 @@
 """Row gradients for embedding tables: the public :class:`RowGrad` and its validation.
 
-The optimizer base class calls :func:`as_rows` on every gradient entry that is not a dense
-array, during its validation phase, before any parameter or state is written.  ``as_rows``
-checks everything, coalesces duplicate rows and returns the arrays the row kernels take.
+The optimizer base class calls :func:`plan_rows` on every gradient entry that is not a dense
+array, during its validation phase, before any parameter or state is written.  ``plan_rows``
+checks everything and sorts the indices into a coalescing plan; the row kernel sums repeated
+rows while it updates them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from fastlr._kernels import _rows as _kernels
-from fastlr._threads import threads_for
+from fastlr._simd import best
 
-__all__ = ["RowGrad", "as_rows"]
+__all__ = ["RowGrad", "RowPlan", "plan_rows"]
+
+_kernels = best("_rows")
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _KERNEL_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -158,12 +160,35 @@ def _sparse_matrix_rows(grad: Any, param: np.ndarray) -> tuple[np.ndarray, np.nd
     return rows, values
 
 
-def as_rows(grad: Any, param: np.ndarray,
-            n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a row gradient against its parameter and coalesce it.
+class RowPlan(NamedTuple):
+    """A validated row gradient, ready for ``fastlr._kernels._rows.step_rows``.
+
+    ``rows`` are the unique touched rows (int64, increasing).  Without a plan (``starts`` and
+    ``order`` None) ``values[k]`` is the gradient of ``rows[k]``; with one, the gradient of
+    ``rows[k]`` is the sum of ``values[order[starts[k]:starts[k + 1]]]`` left to right, which
+    the kernel forms while it updates the row.
+    """
+
+    rows: np.ndarray
+    starts: np.ndarray | None
+    order: np.ndarray | None
+    values: np.ndarray
+    n_rows: int
+
+
+def _out_of_range(indices: np.ndarray, bad: int, n_rows: int) -> IndexError:
+    return IndexError(
+        f"RowGrad index {int(indices[bad])} at position {bad} is out of range for a table "
+        f"of {n_rows} rows (valid: 0 <= index < {n_rows}; negative ids do not wrap)"
+    )
+
+
+def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> RowPlan:
+    """Validate a row gradient against its parameter and plan its coalescing.
 
     Called by the optimizer in its validation phase: it raises before anything is written and
-    never modifies the caller's arrays.
+    never modifies the caller's arrays.  The plan's ``values`` may be the caller's array: the
+    optimizer copies them when they overlap a parameter or state buffer.
 
     Parameters
     ----------
@@ -171,19 +196,9 @@ def as_rows(grad: Any, param: np.ndarray,
         A :class:`RowGrad`, or a ``scipy.sparse`` matrix of the parameter's shape and dtype.
     param : ndarray, shape (n_rows, dim)
         The table: float32 or float64, 2-D, C-contiguous, writable.
-    n_threads : int, optional
-        Threads for the coalescing sum (the result does not depend on it); by default
-        ``fastlr._threads.threads_for`` of the gradient's size.
-
-    Returns
-    -------
-    rows : ndarray of int64, shape (u,)
-        Unique, increasing row ids in ``[0, n_rows)``.
-    values : ndarray, shape (u, dim), dtype of ``param``, C-contiguous
-        ``values[k]`` is the summed gradient of ``rows[k]``: duplicates added in their order of
-        occurrence, in the parameter's dtype, starting from the first occurrence.  When the
-        indices are already unique and increasing, this is a read-only view of the caller's
-        values (no copy).
+    shared : dict, optional
+        Plans already made in this step, by index array: row gradients that share one index
+        array (an item table and its bias column) are sorted once.
 
     Raises
     ------
@@ -195,15 +210,17 @@ def as_rows(grad: Any, param: np.ndarray,
     ValueError
         Wrong shapes, a parameter that is not 2-D, C-contiguous and writable.
     """
-    if not (isinstance(grad, RowGrad) or _is_scipy_sparse(grad)):
-        raise TypeError(
-            f"a gradient must be None, a numpy.ndarray, a fastlr.RowGrad or a scipy.sparse "
-            f"matrix, got {type(grad).__name__}"
-        )
+    if type(grad) is not RowGrad and not isinstance(grad, RowGrad):
+        if not _is_scipy_sparse(grad):
+            raise TypeError(
+                f"a gradient must be None, a numpy.ndarray, a fastlr.RowGrad or a scipy.sparse "
+                f"matrix, got {type(grad).__name__}"
+            )
+        _check_param(param)
+        rows, values = _sparse_matrix_rows(grad, param)
+        return RowPlan(rows, None, None, values, param.shape[0])
     _check_param(param)
     n_rows, dim = param.shape
-    if _is_scipy_sparse(grad):
-        return _sparse_matrix_rows(grad, param)
     idx, vals = grad.indices, grad.values
     if vals.dtype != param.dtype:
         raise TypeError(
@@ -214,24 +231,19 @@ def as_rows(grad: Any, param: np.ndarray,
         raise ValueError(
             f"RowGrad values have {vals.shape[1]} columns, the parameter has {dim}"
         )
-    idx = _kernel_indices(idx, n_rows)
-    bad, increasing = _kernels.scan_indices(idx, n_rows)
-    if bad >= 0:
-        raise IndexError(
-            f"RowGrad index {int(idx[bad])} at position {bad} is out of range for a table "
-            f"of {n_rows} rows (valid: 0 <= index < {n_rows}; negative ids do not wrap)"
-        )
-    if np.may_share_memory(vals, param):
-        # The kernels read values while writing the table: never let the two overlap.
-        vals = vals.copy()
-    vals = np.ascontiguousarray(vals)
-    if increasing:
-        view = vals.view()
-        view.flags.writeable = False
-        return idx.astype(np.int64), view
-    if n_threads is None:
-        n_threads = threads_for(vals.size)
-    return _kernels.coalesce(idx, vals, n_rows, n_threads)
+    known = shared.get(id(idx)) if shared is not None else None
+    if known is not None and known[0] is idx:
+        rows, starts, order = known[1]
+        if rows.shape[0] and rows[-1] >= n_rows:       # the plan was made for a larger table
+            bad, _, _, _ = _kernels.plan_rows(_kernel_indices(idx, n_rows), n_rows)
+            raise _out_of_range(idx, bad, n_rows)
+    else:
+        bad, rows, starts, order = _kernels.plan_rows(_kernel_indices(idx, n_rows), n_rows)
+        if bad >= 0:
+            raise _out_of_range(idx, bad, n_rows)
+        if shared is not None:
+            shared[id(idx)] = (idx, (rows, starts, order))  # idx kept alive: its id stays unique
+    return RowPlan(rows, starts, order, np.ascontiguousarray(vals), n_rows)
 
 
 def _is_scipy_sparse(obj: Any) -> bool:

@@ -1,11 +1,10 @@
-"""Row steps: one function per optimizer, called by its ``_row_step`` in the apply phase.
+"""Row steps: what a :class:`fastlr.RowGrad` step computes, and row-wise Adagrad's dense step.
 
-Every function takes the parameter, its state dict (PyTorch's keys, already allocated), the
-coalesced ``rows`` / ``values`` from :func:`fastlr.optim._rowgrad.as_rows`, the param group,
-the effective learning rate and the parameter's step count *after* its increment.  Per-step
-scalars (bias corrections, decayed learning rates) are computed here once, in double
-precision; the per-element work is one fused pass over the touched rows in
-``fastlr._kernels._rows``.
+A row step (``Optimizer._row_step``) is one call of ``fastlr._kernels._rows.step_rows`` with the
+dense step's kernel kind, flags, hyper-parameters and per-tensor scalars (bias corrections,
+decayed learning rates, computed once in double precision by the optimizer): PyTorch's dense
+per-element update, applied to the touched rows in one fused pass that also sums repeated rows
+(:func:`fastlr.optim._rowgrad.plan_rows` sorts them in the validation phase).
 
 Semantics
 ---------
@@ -19,12 +18,29 @@ optimizer                       row step
 ==============================  =====================================================
 SGD, momentum 0, wd 0           exact
 SGD with momentum or wd         lazy (momentum decay / weight decay on touched rows)
-Adagrad, wd 0                   exact (finite state, ``eps > 0``; see :func:`adagrad`)
+Adagrad, wd 0                   exact (finite state, ``eps > 0``; see below)
 Adagrad with wd                 lazy (PyTorch rejects this combination outright)
 Adam, AdamW, AMSGrad            lazy; Adam without wd / amsgrad equals ``SparseAdam``
 RMSprop, Adadelta               lazy
 RowwiseAdagrad, wd 0            exact with respect to its own dense step
 ==============================  =====================================================
+
+Notes
+-----
+* SGD momentum: an untouched row neither decays nor coasts on its buffer.  The buffer starts as
+  the gradient on the parameter's first step (as PyTorch); a row first touched later starts from
+  a zero buffer, ``b = (1 - dampening) * g``.
+* Adam: the bias corrections use the parameter's step count, not a per-row count.  Without
+  weight decay, AMSGrad and ``maximize`` this is ``torch.optim.SparseAdam`` up to rounding:
+  SparseAdam adds ``eps`` to the unscaled ``sqrt(v)``, i.e. uses ``eps * sqrt(bc2)`` where Adam
+  uses ``eps`` -- a relative difference of ``eps / sqrt(v)``.  We keep Adam's placement so that a
+  RowGrad listing every row equals a dense ``Adam`` step.  Weight decay (L2 or decoupled) applies
+  to the touched rows only.
+* Adagrad: for an untouched row a dense step computes ``s + 0 == s`` and
+  ``p + (-clr * 0) / (sqrt(s) + eps) == p``, so skipping it is exact unless ``eps = 0`` with
+  ``s = 0`` or ``s`` is NaN (the dense step makes the row NaN) or ``s = -0.0`` (becomes
+  ``+0.0``).  PyTorch's sparse path computes ``(g / std) * -clr``; we use its dense order
+  ``(-clr * g) / std`` throughout, so a row step is bitwise a dense step.
 """
 
 from __future__ import annotations
@@ -33,133 +49,12 @@ from typing import Any, Mapping, MutableMapping
 
 import numpy as np
 
-from fastlr._kernels import _rows as _k
+from fastlr._simd import best
 from fastlr._threads import threads_for
 
-__all__ = ["sgd", "adam", "adagrad", "rmsprop", "adadelta", "rowwise_adagrad"]
+__all__ = ["rowwise_adagrad_dense"]
 
-
-def _threads(rows: np.ndarray, param: np.ndarray) -> int:
-    """Threads for a row step: serial below ``fastlr._threads.PARALLEL_MIN_ELEMENTS``."""
-    return threads_for(rows.shape[0] * param.shape[1])
-
-
-def sgd(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-        values: np.ndarray, group: Mapping[str, Any], lr: float, step: int,
-        momentum: float | None = None, first: bool | None = None) -> None:
-    """SGD on the touched rows.
-
-    Exact without momentum and weight decay: ``p[r] = p[r] + (-lr) * g[r]`` on the listed rows
-    and ``p + (-lr) * 0 == p`` bit for bit everywhere else.  Lazy otherwise: weight decay
-    ``g + wd * p`` and the momentum buffer ``b = b * momentum + (1 - dampening) * g`` (``b =
-    g`` on the parameter's first step, as PyTorch) are applied to the touched rows only, so an
-    untouched row neither decays nor coasts on its momentum.  A row touched for the first time
-    after step 1 starts from a zero buffer: ``b = (1 - dampening) * g``.
-
-    ``momentum`` is this step's value when the group holds a schedule; ``first`` says the
-    momentum buffer was created for this step (default: ``step == 1``).
-    """
-    momentum = float(group.get("momentum", 0.0) if momentum is None else momentum)
-    first = step == 1 if first is None else first
-    buf = state.get("momentum_buffer") if momentum != 0.0 else None
-    _k.sgd_rows(param, param if buf is None else buf, rows, values, float(lr),
-                float(group.get("weight_decay", 0.0)), momentum,
-                float(group.get("dampening", 0.0)), bool(group.get("nesterov", False)),
-                bool(group.get("maximize", False)), first, _threads(rows, param))
-
-
-def adam(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-         values: np.ndarray, group: Mapping[str, Any], lr: float, step: int,
-         betas: tuple[float, float] | None = None, decoupled: bool | None = None) -> None:
-    """Lazy Adam / AdamW / AMSGrad on the touched rows.
-
-    For each touched row, PyTorch's dense single-tensor update::
-
-        m = lerp(m, g, 1 - beta1);   v = v * beta2 + ((1 - beta2) * g) * g
-        p = p + (-lr / bc1 * m) / (sqrt(v) / sqrt(bc2) + eps)
-
-    with ``bc_i = 1 - beta_i**step`` from the parameter's step count (not a per-row count).
-    Untouched rows keep their moments: they are not decayed as a dense step would.
-
-    Without weight decay, AMSGrad and ``maximize`` this is ``torch.optim.SparseAdam``'s update
-    up to rounding: SparseAdam folds ``sqrt(bc2)`` into the step size and adds ``eps`` to the
-    unscaled ``sqrt(v)``, i.e. it uses ``eps * sqrt(bc2)`` where Adam uses ``eps`` -- a
-    difference of relative size ``eps / sqrt(v)``, visible only when ``v`` is tiny.  We keep
-    Adam's placement so that a RowGrad listing every row equals a dense ``Adam`` step.
-    SparseAdam has no weight decay or AMSGrad; here L2 weight decay (Adam) and decoupled
-    decay ``p *= 1 - lr * wd`` (AdamW) apply to the touched rows only.
-
-    ``betas`` are this step's values when the group holds a schedule; ``decoupled`` defaults
-    to the group's ``decoupled_weight_decay``.
-    """
-    beta1, beta2 = (float(b) for b in (group["betas"] if betas is None else betas))
-    if decoupled is None:
-        decoupled = bool(group.get("decoupled_weight_decay", False))
-    bias_correction1 = 1.0 - beta1 ** step
-    bias_correction2 = 1.0 - beta2 ** step
-    weight_decay = float(group.get("weight_decay", 0.0))
-    amsgrad = bool(group.get("amsgrad", False))
-    exp_avg_sq = state["exp_avg_sq"]
-    _k.adam_rows(param, state["exp_avg"], exp_avg_sq,
-                 state["max_exp_avg_sq"] if amsgrad else exp_avg_sq, rows, values,
-                 beta1, beta2, float(group["eps"]), -(lr / bias_correction1),
-                 bias_correction2 ** 0.5, weight_decay, 1.0 - lr * weight_decay, decoupled,
-                 amsgrad, bool(group.get("maximize", False)), _threads(rows, param))
-
-
-def adagrad(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-            values: np.ndarray, group: Mapping[str, Any], lr: float, step: int) -> None:
-    """Adagrad on the touched rows: exact without weight decay, lazy with it.
-
-    ``s = s + g * g``; ``p = p + (-clr * g) / (sqrt(s) + eps)`` with ``clr = lr / (1 + (step
-    - 1) * lr_decay)``.  For an untouched row a dense step computes ``s + 0 == s`` and ``p +
-    (-clr * 0) / (sqrt(s) + eps) == p``, so skipping it is exact as long as ``sqrt(s) + eps``
-    is neither zero nor NaN.  The corner cases where the dense step would differ: ``eps = 0``
-    with ``s = 0`` (dense: ``0 / 0`` makes the row NaN), a NaN accumulator (dense: the row
-    becomes NaN), and ``s = -0.0`` (dense: becomes ``+0.0``; no effect on any parameter).
-
-    PyTorch rejects weight decay with sparse gradients; here it is lazy (``g + wd * p`` on the
-    touched rows only).  PyTorch's sparse path computes ``(g / std) * -clr`` where its dense
-    path computes ``(-clr * g) / std``; we use the dense order throughout, so a row step is
-    bitwise a dense step.
-    """
-    clr = lr / (1.0 + (step - 1) * float(group.get("lr_decay", 0.0)))
-    _k.adagrad_rows(param, state["sum"], rows, values, clr,
-                    float(group.get("weight_decay", 0.0)), float(group["eps"]),
-                    bool(group.get("maximize", False)), _threads(rows, param))
-
-
-def rmsprop(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-            values: np.ndarray, group: Mapping[str, Any], lr: float, step: int) -> None:
-    """Lazy RMSprop: PyTorch's dense update on the touched rows; untouched rows' averages and
-    momentum buffers are not decayed."""
-    centered = bool(group.get("centered", False))
-    momentum = float(group.get("momentum", 0.0))
-    _k.rmsprop_rows(param, state["square_avg"], state["grad_avg"] if centered else param,
-                    state["momentum_buffer"] if momentum > 0 else param, rows, values,
-                    float(lr), float(group["alpha"]), float(group["eps"]),
-                    float(group.get("weight_decay", 0.0)), momentum, centered,
-                    bool(group.get("maximize", False)), _threads(rows, param))
-
-
-def adadelta(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-             values: np.ndarray, group: Mapping[str, Any], lr: float, step: int) -> None:
-    """Lazy Adadelta: PyTorch's dense update on the touched rows; untouched rows' running
-    averages are not decayed."""
-    _k.adadelta_rows(param, state["square_avg"], state["acc_delta"], rows, values, float(lr),
-                     float(group["rho"]), float(group["eps"]),
-                     float(group.get("weight_decay", 0.0)), bool(group.get("maximize", False)),
-                     _threads(rows, param))
-
-
-def rowwise_adagrad(param: np.ndarray, state: MutableMapping[str, Any], rows: np.ndarray,
-                    values: np.ndarray, group: Mapping[str, Any], lr: float,
-                    step: int) -> None:
-    """Row-wise Adagrad on the touched rows (exact without weight decay, lazy with it)."""
-    clr = lr / (1.0 + (step - 1) * float(group.get("lr_decay", 0.0)))
-    _k.rowwise_adagrad_rows(param, state["sum"], rows, values, clr,
-                            float(group.get("weight_decay", 0.0)), float(group["eps"]),
-                            bool(group.get("maximize", False)), _threads(rows, param))
+_k = best("_rows")
 
 
 def rowwise_adagrad_dense(param: np.ndarray, state: MutableMapping[str, Any],

@@ -6,7 +6,6 @@ from typing import Any, Iterable
 
 from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
-from fastlr.optim import _rows
 
 
 class Adadelta(Optimizer):
@@ -49,9 +48,6 @@ class Adadelta(Optimizer):
 
     def _state_spec(self, group: dict[str, Any]) -> tuple:
         return (("square_avg", 0.0), ("acc_delta", 0.0), None)
-
-    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
-        _rows.adadelta(param, state, rows, values, group, lr, step)
 
     def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
         hp = (lr, float(group["rho"]), float(group["eps"]), float(group["weight_decay"]))

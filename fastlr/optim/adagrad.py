@@ -6,7 +6,6 @@ from typing import Any, Iterable
 
 from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
-from fastlr.optim import _rows
 
 
 class Adagrad(Optimizer):
@@ -61,9 +60,6 @@ class Adagrad(Optimizer):
         if group["weight_decay"] != 0:
             flags |= _dense.WEIGHT_DECAY
         return flags, hp
-
-    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
-        _rows.adagrad(param, state, rows, values, group, lr, step)
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
                       fresh: bool) -> tuple[float, float]:

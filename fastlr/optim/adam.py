@@ -6,7 +6,6 @@ from typing import Any, Iterable
 
 from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, _is_schedule, check_flag, check_number
-from fastlr.optim import _rows
 
 
 class Adam(Optimizer):
@@ -85,9 +84,6 @@ class Adam(Optimizer):
         if wd != 0:
             flags |= _dense.DECOUPLED if group["decoupled_weight_decay"] else _dense.WEIGHT_DECAY
         return flags, hp
-
-    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
-        _rows.adam(param, state, rows, values, group, lr, step, self._betas(group))
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
                       fresh: bool) -> tuple[float, float]:

@@ -6,7 +6,6 @@ from typing import Any, Iterable
 
 from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
-from fastlr.optim import _rows
 
 
 class RMSprop(Optimizer):
@@ -56,9 +55,6 @@ class RMSprop(Optimizer):
         return (("square_avg", 0.0),
                 ("momentum_buffer", 0.0) if group["momentum"] > 0 else None,
                 ("grad_avg", 0.0) if group["centered"] else None)
-
-    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
-        _rows.rmsprop(param, state, rows, values, group, lr, step)
 
     def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
         hp = (lr, float(group["alpha"]), float(group["eps"]), float(group["weight_decay"]),

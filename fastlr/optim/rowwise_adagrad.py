@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from fastlr.optim import _rows
-from fastlr.optim._base import _Bucket
+from fastlr.optim._base import _Bucket, _row_kernels
 from fastlr.optim.adagrad import Adagrad
 
 
@@ -28,7 +28,8 @@ class RowwiseAdagrad(Adagrad):
     (``state["sum"]`` has shape ``(n_rows,)``), a 1/dim saving that matters when the table is
     most of the model.  It is not a PyTorch optimizer; arguments follow ``torch.optim.Adagrad``.
 
-    Arithmetic: the mean of squares is summed left to right in double precision, divided by
+    Arithmetic: the squares are summed in double precision in a fixed order (element ``j``
+    into lane ``j % 8``, lanes left to right, then the 8 lanes pairwise), divided by
     ``dim`` and rounded to the parameter's dtype once; everything else is computed in the
     parameter's dtype with PyTorch's Adagrad operation order, ``p + (-clr * g) / (sqrt(s) +
     eps)``.  A parameter of any shape works: rows are along axis 0 (a 1-D bias vector has one
@@ -71,6 +72,7 @@ class RowwiseAdagrad(Adagrad):
     """
 
     _kind = -1  # no dense multi-tensor kernel: every tensor is updated by the row kernels
+    _row_kind = _row_kernels.ROWWISE
 
     _grads: Sequence[Any] | None = None  # this step's gradients, read back in _apply_bucket
 
@@ -83,9 +85,6 @@ class RowwiseAdagrad(Adagrad):
 
     def _state_shape(self, p: np.ndarray) -> tuple[int, ...]:
         return (p.shape[0],)
-
-    def _hyper(self, group: dict[str, Any], lr: float) -> tuple[int, tuple[float, ...]]:
-        return 0, ()  # no dense multi-tensor kernel (see _apply_bucket)
 
     def step(self, grads: Sequence[Any]) -> None:
         """Update every parameter in place; see :meth:`fastlr.optim.Optimizer.step`."""
@@ -107,18 +106,15 @@ class RowwiseAdagrad(Adagrad):
         steps = b.steps.copy()
         steps[active] += 1
         b.set_steps(steps)
-        converted = {j: (r, v) for j, r, v in rows}
+        flags, hp = self._hyper(group, lr)
+        converted = {j: (plan, copy) for j, plan, copy in rows}
         for j in active:
             i = int(b.index[j])
-            p, state, step = b.params[j], self.state[i], int(steps[j])
-            r, v = converted.get(j, (None, None))
-            if r is not None:
-                self._row_step(i, p, state, r, v, group, lr, step)
+            plan, copy = converted.get(j, (None, None))
+            if plan is not None:
+                self._row_step(b, j, plan, group, lr, flags, hp, int(steps[j]), False)
             else:
-                # v: a contiguous copy of a non-contiguous dense gradient, else the user's array
-                grad = v if v is not None else self._grads[i]
-                _rows.rowwise_adagrad_dense(p, state, grad, group, lr, step)
-
-    def _row_step(self, index: int, param: np.ndarray, state: dict, rows: np.ndarray,
-                  values: np.ndarray, group: dict, lr: float, step: int) -> None:
-        _rows.rowwise_adagrad(param, state, rows, values, group, lr, step)
+                # copy: a contiguous copy of a non-contiguous dense gradient, else the user's
+                grad = copy if copy is not None else self._grads[i]
+                _rows.rowwise_adagrad_dense(b.params[j], self.state[i], grad, group, lr,
+                                            int(steps[j]))

@@ -6,7 +6,6 @@ from typing import Any, Iterable
 
 from fastlr._simd import dense as _dense
 from fastlr.optim._base import Optimizer, check_flag, check_number
-from fastlr.optim import _rows
 
 
 class SGD(Optimizer):
@@ -75,10 +74,6 @@ class SGD(Optimizer):
             if group["nesterov"]:
                 flags |= _dense.NESTEROV
         return flags, hp
-
-    def _row_step(self, index, param, state, rows, values, group, lr, step) -> None:
-        _rows.sgd(param, state, rows, values, group, lr, step, self._value(group, "momentum"),
-                  first=self._fresh)
 
     def _step_scalars(self, group: dict[str, Any], lr: float, step: int,
                       fresh: bool) -> tuple[float, float]:

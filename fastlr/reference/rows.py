@@ -184,16 +184,29 @@ def adadelta_rows(param, square_avg, acc_delta, rows, values, *, lr, rho=0.9, ep
     param[rows] = p + _scalar(param, -lr) * delta
 
 
+ROWWISE_LANES = 8
+
+
+def _lane_sum_of_squares(g):
+    """Per row, the sum of ``double(g) ** 2`` in the kernel's order: element ``j`` is added to
+    lane ``j % 8`` (lanes run left to right), then the lanes pairwise,
+    ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``."""
+    n_rows, n = g.shape
+    padded = np.zeros((n_rows, -(-n // ROWWISE_LANES) * ROWWISE_LANES))
+    padded[:, :n] = g                     # + 0.0 leaves a lane's sum unchanged
+    sq = padded * padded
+    lanes = np.zeros((n_rows, ROWWISE_LANES))
+    for c in range(0, sq.shape[1], ROWWISE_LANES):
+        lanes += sq[:, c:c + ROWWISE_LANES]
+    pairs = lanes[:, 0::2] + lanes[:, 1::2]
+    quads = pairs[:, 0::2] + pairs[:, 1::2]
+    return quads[:, 0] + quads[:, 1]
+
+
 def _rowwise_adagrad_block(p, s, g, *, clr, weight_decay, eps, maximize, param):
     """Row-wise Adagrad on a gathered block: returns the new ``(p, s)``."""
     g = _effective_grad(p, g, weight_decay, maximize, param)
-    g64 = g.astype(np.float64)
-    if g.shape[1]:
-        # cumsum accumulates left to right, exactly like the kernel's double loop
-        sq_sum = np.cumsum(g64 * g64, axis=1)[:, -1]
-    else:
-        sq_sum = np.zeros(g.shape[0])
-    s = s + (sq_sum / g.shape[1]).astype(param.dtype)
+    s = s + (_lane_sum_of_squares(g) / g.shape[1]).astype(param.dtype)
     std = np.sqrt(s) + _scalar(param, eps)
     return p + (_scalar(param, -clr) * g) / std[:, None], s
 
@@ -202,8 +215,8 @@ def rowwise_adagrad_rows(param, state_sum, rows, values, *, clr, weight_decay=0.
                          maximize=False) -> None:
     """Row-wise Adagrad on ``param[rows]``; ``state_sum`` holds one number per table row.
 
-    ``s[r] = s[r] + mean(g**2)`` (sum of squares in double, left to right, divided by the row
-    length and rounded to the dtype once); ``p = p + (-clr * g) / (sqrt(s[r]) + eps)``.
+    ``s[r] = s[r] + mean(g**2)`` (sum of squares in double in the kernel's lane order, see
+    ``_lane_sum_of_squares``, divided by the row length and rounded to the dtype once); ``p = p + (-clr * g) / (sqrt(s[r]) + eps)``.
     """
     p, s = _rowwise_adagrad_block(param[rows], state_sum[rows], values, clr=clr,
                                   weight_decay=weight_decay, eps=eps, maximize=maximize,
