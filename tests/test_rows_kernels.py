@@ -80,25 +80,30 @@ def test_plan_rows():
 
 
 def test_step_rows_checks_its_tables():
-    p = np.zeros((5, 3))
-    ptrs = np.array([[p.ctypes.data, 0, 0, 0, 0]], np.int64)
+    p, q = np.zeros((5, 3)), np.zeros((6, 3))
+    ptrs = np.array([[p.ctypes.data, 0, 0, 0, 0], [q.ctypes.data, 0, 0, 0, 0]], np.int64)
     rows, vals = np.array([1, 4]), np.ones((2, 3))
     args = (0.1, 0.0, 0.0, 0.0)
-    K.step_rows(0, True, ptrs, 0, 5, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
+
+    def step(*tasks, kind=0, hp=args, table=ptrs):
+        K.step_rows(kind, True, table, list(tasks), hp, 0, 1)
+
+    step((0, 5, 3, rows, None, None, vals, 0.0, 0.0), (1, 6, 3, rows + 1, None, None, vals, 0.0, 0.0))
     assert p[[1, 4]].tolist() == [[-0.1] * 3] * 2 and not p[[0, 2, 3]].any()
-    with pytest.raises(IndexError):
-        K.step_rows(0, True, ptrs, 0, 4, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
-    with pytest.raises(ValueError):      # float32 values for a float64 table
-        K.step_rows(0, True, ptrs, 0, 5, 3, rows, None, None, vals.astype(np.float32), args,
-                    0, 0.0, 0.0, 1)
-    with pytest.raises(ValueError):      # no such tensor
-        K.step_rows(0, True, ptrs, 1, 5, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
-    with pytest.raises(ValueError):      # a plan that does not cover the values
-        K.step_rows(0, True, ptrs, 0, 5, 3, rows, np.array([0, 1, 2]), np.array([0]), vals,
-                    args, 0, 0.0, 0.0, 1)
+    assert q[[2, 5]].tolist() == [[-0.1] * 3] * 2 and not q[[0, 1, 3, 4]].any()
+    bad_tasks = [
+        (IndexError, (0, 4, 3, rows, None, None, vals, 0.0, 0.0)),       # row 4 of 4 rows
+        (ValueError, (0, 5, 3, rows, None, None, vals.astype(np.float32), 0.0, 0.0)),
+        (ValueError, (2, 5, 3, rows, None, None, vals, 0.0, 0.0)),       # no such tensor
+        (ValueError, (0, 5, 3, rows, np.array([0, 1, 2]), np.array([0]), vals, 0.0, 0.0)),
+    ]
+    for exc, task in bad_tasks:
+        with pytest.raises(exc):        # a bad second task: the first one is not applied
+            step((1, 6, 3, rows, None, None, vals, 0.0, 0.0), task)
     with pytest.raises(ValueError):
-        K.step_rows(9, True, ptrs, 0, 5, 3, rows, None, None, vals, args, 0, 0.0, 0.0, 1)
+        step((0, 5, 3, rows, None, None, vals, 0.0, 0.0), kind=9)
     assert p[[1, 4]].tolist() == [[-0.1] * 3] * 2 and not p[[0, 2, 3]].any()
+    assert q[[2, 5]].tolist() == [[-0.1] * 3] * 2 and not q[[0, 1, 3, 4]].any()
 
 
 @settings(max_examples=150, deadline=None)

@@ -10,10 +10,10 @@ ROWWISE: int
 
 def plan_rows(indices: _Index, n_rows: int) -> tuple[int, _Rows | None, _Rows | None,
                                                       _Rows | None]: ...
-def step_rows(kind: int, is_double: bool, ptrs: npt.NDArray[np.int64], tensor: int,
-              n_rows: int, n_cols: int, rows: _Rows, starts: _Rows | None,
-              order: _Rows | None, values: _Float, hp: tuple, flags: int, scalar0: float,
-              scalar1: float, n_threads: int) -> None: ...
+def step_rows(kind: int, is_double: bool, ptrs: npt.NDArray[np.int64],
+              tasks: list[tuple[int, int, int, _Rows, _Rows | None, _Rows | None, _Float,
+                                float, float]],
+              hp: tuple, flags: int, n_threads: int) -> None: ...
 def coalesce(indices: _Index, values: _Float, n_rows: int,
              n_threads: int = ...) -> tuple[_Rows, _Float]: ...
 def sgd_rows(param: _Float, momentum_buffer: _Float, rows: _Rows, values: _Float, lr: float,

@@ -5,7 +5,8 @@ Three tiers, as everywhere in fastlr:
 * ``cdef ... noexcept nogil`` functions on raw pointers that sort / sum index arrays, and
   the optimizers' range functions of ``_updates.pxd``, called once per touched row;
 * ``def`` entry points that check their tables and hand over to one shared driver
-  (``_run_rows``), which releases the GIL and runs a ``prange`` over the touched rows:
+  (``_launch``), which releases the GIL and runs one ``prange`` over the touched rows of all
+  the tables of a step:
   ``plan_rows`` + ``step_rows`` for the optimizers (the dense kernels' kinds, hyper-parameters
   and pointer tables, repeated rows summed inside the update pass), and per-optimizer
   ``*_rows`` wrappers over coalesced rows with explicit scalar arguments (tested against
@@ -26,8 +27,9 @@ a rounding and the NumPy twins in ``fastlr.reference.rows`` agree bit for bit.
 """
 
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int32_t, int64_t
-from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdint cimport int32_t, int64_t, intptr_t
+from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 
@@ -94,14 +96,14 @@ cdef Py_ssize_t _first_out_of_range(const index_t* indices, Py_ssize_t n, int64_
     """
     cdef Py_ssize_t i
     cdef int64_t cur, prev = -1
-    increasing[0] = True
+    cdef bint descent = False
     for i in range(n):
         cur = <int64_t>indices[i]
         if cur < 0 or cur >= n_rows:
             return i
-        if cur <= prev:
-            increasing[0] = False
+        descent |= cur <= prev       # branch-free: random ids would mispredict
         prev = cur
+    increasing[0] = not descent
     return -1
 
 
@@ -396,9 +398,8 @@ cdef inline void _prefetch_rows(floating* param, floating* s1, floating* s2, flo
 
 cdef inline void _update_row(int kind, floating* p, const floating* g, floating* s1,
                              floating* s2, floating* s3, Py_ssize_t n, const double* hp,
-                             const double* pt, int flags, floating* tmp) noexcept nogil:
-    """One row through the range function of ``kind`` (state layout as ``_dense._block``);
-    ``tmp``: a row of scratch (row-wise Adagrad only)."""
+                             const double* pt, int flags) noexcept nogil:
+    """One row through the range function of ``kind`` (state layout as ``_dense._block``)."""
     if kind == K_ADAM:
         _adam(p, g, s1, s2, s3, n, hp, pt, flags)
     elif kind == K_SGD:
@@ -409,8 +410,19 @@ cdef inline void _update_row(int kind, floating* p, const floating* g, floating*
         _adagrad(p, g, s1, n, hp, pt, flags)
     elif kind == K_ADADELTA:
         _adadelta(p, g, s1, s2, n, hp, flags)
-    elif kind == K_ROWWISE:
-        _rowwise_adagrad_row(p, s1, g, n, pt[0], hp[1], hp[0], flags & F_MAXIMIZE, tmp)
+
+
+cdef inline const floating* _row_grad(const int64_t* starts, const int64_t* order,
+                                      const floating* values, Py_ssize_t k, Py_ssize_t n_cols,
+                                      floating* buf) noexcept nogil:
+    """The gradient of the k-th touched row: ``values[k]`` without a plan, else the sum of its
+    run of ``values`` -- read in place for a run of one (bit for bit), else built in ``buf``."""
+    if starts == NULL:
+        return values + k * n_cols
+    if starts[k + 1] - starts[k] == 1:
+        return values + order[starts[k]] * n_cols
+    _sum_segment(values, n_cols, order, starts[k], starts[k + 1], buf)
+    return buf
 
 
 cdef inline void _one_row(int kind, floating* param, floating* s1, floating* s2, floating* s3,
@@ -421,21 +433,15 @@ cdef inline void _one_row(int kind, floating* param, floating* s1, floating* s2,
     """Update row ``rows[k]`` with its gradient: ``values[k]`` when ``starts`` is NULL, else
     the sum of the run ``values[order[starts[k]:starts[k + 1]]]`` (built in ``buf``, one row
     of scratch owned by the calling thread; a run of one is read in place, bit for bit)."""
-    cdef Py_ssize_t off = rows[k] * n_cols
-    cdef const floating* g
-    cdef bint rowwise = kind == K_ROWWISE
+    cdef Py_ssize_t i, off = rows[k] * n_cols
     if k + PREFETCH_AHEAD < n:
-        _prefetch_rows(param, NULL if rowwise else s1, s2, s3,
+        _prefetch_rows(param, s1, s2, s3,
                        rows[k + PREFETCH_AHEAD] * n_cols, n_cols * sizeof(floating))
-    if starts == NULL:
-        g = values + k * n_cols
-    elif starts[k + 1] - starts[k] == 1:
-        g = values + order[starts[k]] * n_cols
-    else:
-        _sum_segment(values, n_cols, order, starts[k], starts[k + 1], buf)
-        g = buf
-    _update_row(kind, param + off, g, _row_at(s1, rows[k] if rowwise else off),
-                _row_at(s2, off), _row_at(s3, off), n_cols, hp, pt, flags, buf)
+        if starts != NULL:       # the run's gradient rows: scattered over the values
+            for i in range(starts[k + PREFETCH_AHEAD], starts[k + PREFETCH_AHEAD + 1]):
+                _prefetch_row(values + order[i] * n_cols, n_cols * sizeof(floating))
+    _update_row(kind, param + off, _row_grad(starts, order, values, k, n_cols, buf),
+                _row_at(s1, off), _row_at(s2, off), _row_at(s3, off), n_cols, hp, pt, flags)
 
 
 # Tables narrower than this (a bias column) are updated serially by gathering the touched rows
@@ -450,11 +456,51 @@ cdef inline void _copy(floating* dst, const floating* src, Py_ssize_t n) noexcep
         dst[j] = src[j]
 
 
+cdef inline void _move(floating* table, floating* packed, bint scatter) noexcept nogil:
+    if scatter:
+        table[0] = packed[0]
+    else:
+        packed[0] = table[0]
+
+
+cdef void _exchange_column(floating* param, floating* s1, floating* s2, floating* s3,
+                           const int64_t* rows, Py_ssize_t n, floating* P, floating* S1,
+                           floating* S2, floating* S3, const bint scatter) noexcept nogil:
+    """``_run_narrow``'s gather (``scatter`` False) or scatter for one column: scalar moves
+    between the tables' touched rows and the packed arrays, no per-row loop set-up."""
+    cdef Py_ssize_t k
+    cdef int64_t r
+    for k in range(n):
+        r = rows[k]
+        _move(param + r, P + k, scatter)
+        if s1 != NULL:
+            _move(s1 + r, S1 + k, scatter)
+        if s2 != NULL:
+            _move(s2 + r, S2 + k, scatter)
+        if s3 != NULL:
+            _move(s3 + r, S3 + k, scatter)
+
+
+cdef void _sum_column(const int64_t* starts, const int64_t* order, const floating* values,
+                      Py_ssize_t n, floating* G) noexcept nogil:
+    """``G[k]``: the gradient of the k-th touched row of a one-column table."""
+    cdef Py_ssize_t k, i
+    cdef floating x
+    for k in range(n):
+        if starts == NULL:
+            x = values[k]
+        else:
+            x = values[order[starts[k]]]
+            for i in range(starts[k] + 1, starts[k + 1]):
+                x = x + values[order[i]]
+        G[k] = x
+
+
 cdef void _run_narrow(int kind, floating* param, floating* s1, floating* s2, floating* s3,
                       const int64_t* rows, const int64_t* starts, const int64_t* order,
                       const floating* values, Py_ssize_t n, Py_ssize_t n_cols, const double* hp,
                       const double* pt, int flags, floating* scratch) noexcept nogil:
-    """``_run_rows`` for narrow tables, serial: gather, one range-function pass, scatter.
+    """One narrow table, serially: gather, one range-function pass, scatter.
     ``scratch``: ``5 * n * n_cols`` elements (gradient, parameter, three state tables).  Every
     update is elementwise, so the result is the per-row update's bit for bit."""
     cdef Py_ssize_t k, off, m = n * n_cols
@@ -463,7 +509,10 @@ cdef void _run_narrow(int kind, floating* param, floating* s1, floating* s2, flo
     cdef floating* S1 = P + m
     cdef floating* S2 = S1 + m
     cdef floating* S3 = S2 + m
-    for k in range(n):
+    if n_cols == 1:
+        _sum_column(starts, order, values, n, G)
+        _exchange_column(param, s1, s2, s3, rows, n, P, S1, S2, S3, False)
+    for k in range(n if n_cols > 1 else 0):
         off = rows[k] * n_cols
         if starts == NULL:
             _copy(G + k * n_cols, values + k * n_cols, n_cols)
@@ -479,8 +528,10 @@ cdef void _run_narrow(int kind, floating* param, floating* s1, floating* s2, flo
         if s3 != NULL:
             _copy(S3 + k * n_cols, s3 + off, n_cols)
     _update_row(kind, P, G, S1 if s1 != NULL else NULL, S2 if s2 != NULL else NULL,
-                S3 if s3 != NULL else NULL, m, hp, pt, flags, NULL)
-    for k in range(n):
+                S3 if s3 != NULL else NULL, m, hp, pt, flags)
+    if n_cols == 1:
+        _exchange_column(param, s1, s2, s3, rows, n, P, S1, S2, S3, True)
+    for k in range(n if n_cols > 1 else 0):
         off = rows[k] * n_cols
         _copy(param + off, P + k * n_cols, n_cols)
         if s1 != NULL:
@@ -491,70 +542,229 @@ cdef void _run_narrow(int kind, floating* param, floating* s1, floating* s2, flo
             _copy(s3 + off, S3 + k * n_cols, n_cols)
 
 
-cdef inline bint _narrow(int kind, int team, Py_ssize_t n_cols) noexcept nogil:
-    """Whether ``_run_rows`` takes the gather-scatter path (``_run_narrow``)."""
-    return team <= 1 and n_cols < NARROW_COLS and kind != K_ROWWISE
+cdef struct RowTask:
+    # One table's row step: the parameter and state tables (NULL: unused), its rows and their
+    # gradients (``starts``/``order`` NULL: one gradient row per row, else a plan_rows plan).
+    void* p
+    void* s1
+    void* s2
+    void* s3
+    const int64_t* rows
+    const int64_t* starts
+    const int64_t* order
+    const void* values
+    Py_ssize_t n
+    Py_ssize_t n_cols
+    double pt[2]
+    void* gathered      # narrow tables: _run_narrow's 5 * n * n_cols scratch; else NULL
 
 
-cdef void _run_rows(int kind, floating* param, floating* s1, floating* s2, floating* s3,
-                    const int64_t* rows, const int64_t* starts, const int64_t* order,
-                    const floating* values, Py_ssize_t n, Py_ssize_t n_cols, const double* hp,
-                    const double* pt, int flags, int team, floating* scratch) noexcept nogil:
-    """Update rows ``rows[:n]`` of ``param`` and the state tables ``s1..s3`` (NULL: unused),
-    coalescing on the fly when ``starts``/``order`` (a plan of ``plan_rows``) are given.
+cdef enum:
+    # Rows per work item of a thread team: enough to amortize the scheduling, few enough to
+    # balance ragged runs (a popular row can repeat hundreds of times).
+    CHUNK_ROWS = 16
 
-    Tables are C-contiguous with ``n_cols`` columns; the state order per kind is that of
-    ``_dense._block`` (SGD: buf; Adam: m, v, vmax; RMSprop: sq, buf, grad_avg; Adagrad: sum;
-    Adadelta: sq, acc_delta; row-wise Adagrad: one sum per row).  ``scratch``: ``team * n_cols``
-    elements from ``_scratch`` (NULL when it needs none).
-    Runs are ragged (a popular row can repeat hundreds of times): dynamic schedule.
-    """
+
+cdef void _rowwise_chunk(floating* param, floating* s, const int64_t* rows,
+                         const int64_t* starts, const int64_t* order, const floating* values,
+                         Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t n, Py_ssize_t n_cols,
+                         const double* hp, const double* pt, int flags,
+                         floating* buf) noexcept nogil:
+    """Row-wise Adagrad on rows ``lo..hi`` (at most ``CHUNK_ROWS``) of a task, in three
+    passes -- effective gradients and their sums of squares, the accumulators, the updates --
+    so the rows' reduction / sqrt / division chains overlap; the arithmetic of each row is
+    ``_rowwise_adagrad_row``'s.  ``buf``: ``CHUNK_ROWS * n_cols`` elements."""
+    cdef const floating* gp[CHUNK_ROWS]
+    cdef double sq[CHUNK_ROWS]
+    cdef floating std[CHUNK_ROWS]
+    cdef Py_ssize_t k, i, j
+    cdef const floating* g
+    cdef floating* row
+    cdef floating* p
+    cdef floating sign = -1 if flags & F_MAXIMIZE else 1
+    cdef floating wd = <floating>hp[1]
+    cdef floating eps = <floating>hp[0]
+    cdef floating neg_clr = <floating>(-pt[0])
+    cdef bint use_wd = flags & F_WD
+    cdef bint plain = not (flags & (F_MAXIMIZE | F_WD))
+    for k in range(lo, hi):
+        i = k - lo
+        row = buf + i * n_cols
+        if k + PREFETCH_AHEAD < n:
+            _prefetch_row(param + rows[k + PREFETCH_AHEAD] * n_cols, n_cols * sizeof(floating))
+            _prefetch_w(s + rows[k + PREFETCH_AHEAD])
+        g = _row_grad(starts, order, values, k, n_cols, row)
+        if not plain:
+            p = param + rows[k] * n_cols
+            for j in range(n_cols):
+                row[j] = sign * g[j]
+            if use_wd:
+                for j in range(n_cols):
+                    row[j] = row[j] + wd * p[j]
+            g = row
+        gp[i] = g
+        sq[i] = _sum_sq_lanes(g, n_cols)
+    for k in range(lo, hi):
+        i = k - lo
+        s[rows[k]] = s[rows[k]] + <floating>(sq[i] / <double>n_cols)
+        std[i] = _sqrt(s[rows[k]]) + eps
+    for k in range(lo, hi):
+        i = k - lo
+        p = param + rows[k] * n_cols
+        g = gp[i]
+        for j in range(n_cols):
+            p[j] = p[j] + (neg_clr * g[j]) / std[i]
+
+
+cdef inline bint _is_narrow(int kind, Py_ssize_t n_cols) noexcept nogil:
+    """Whether a table takes the gather-scatter path (``_run_narrow``, one work item).
+
+    Row-wise Adagrad on a single column is elementwise Adagrad bit for bit: ``s + dtype(
+    double(g) * double(g) / 1)`` is ``s + g * g`` (the double product of two floats is exact,
+    so both round the same), and the update is the same expression."""
+    return n_cols < NARROW_COLS and (kind != K_ROWWISE or n_cols == 1)
+
+
+cdef void _run_chunk(floating* tag, int kind, const RowTask* t, Py_ssize_t lo, Py_ssize_t hi,
+                     const double* hp, int flags, floating* buf) noexcept nogil:
+    """Rows ``lo..hi`` of task ``t`` (all of it for a narrow table); ``buf``: the calling
+    thread's row of scratch.  ``tag`` only selects the element type."""
     cdef Py_ssize_t k
-    if _narrow(kind, team, n_cols):
-        _run_narrow(kind, param, s1, s2, s3, rows, starts, order, values, n, n_cols, hp, pt,
-                    flags, scratch)
+    if t.gathered != NULL:
+        _run_narrow(K_ADAGRAD if kind == K_ROWWISE else kind, <floating*>t.p, <floating*>t.s1, <floating*>t.s2, <floating*>t.s3,
+                    t.rows, t.starts, t.order, <const floating*>t.values, t.n, t.n_cols, hp,
+                    t.pt, flags, <floating*>t.gathered)
         return
+    if kind == K_ROWWISE:
+        _rowwise_chunk(<floating*>t.p, <floating*>t.s1, t.rows, t.starts, t.order,
+                       <const floating*>t.values, lo, hi, t.n, t.n_cols, hp, t.pt, flags, buf)
+        return
+    for k in range(lo, hi):
+        _one_row(kind, <floating*>t.p, <floating*>t.s1, <floating*>t.s2, <floating*>t.s3,
+                 t.rows, t.starts, t.order, <const floating*>t.values, k, t.n, t.n_cols, hp,
+                 t.pt, flags, buf)
+
+
+cdef void _run_tasks(floating* tag, int kind, const RowTask* tasks, const int64_t* chunks,
+                     Py_ssize_t n_chunks, const double* hp, int flags, int team,
+                     floating* scratch, Py_ssize_t stride) noexcept nogil:
+    """Every work item ``(task, lo, hi)`` of ``chunks``, over a team of ``team`` threads.
+
+    Tables are C-contiguous with their task's ``n_cols`` columns; the state order per kind is
+    that of ``_dense._block`` (SGD: buf; Adam: m, v, vmax; RMSprop: sq, buf, grad_avg;
+    Adagrad: sum; Adadelta: sq, acc_delta; row-wise Adagrad: one sum per row).  ``scratch``:
+    ``stride`` elements per thread (NULL when no task needs a row of scratch).  Each row is
+    updated by one thread with the same arithmetic: the result does not depend on ``team``.
+    """
+    cdef Py_ssize_t c
     if team <= 1:                       # no thread team for serial work: it costs microseconds
-        for k in range(n):
-            _one_row(kind, param, s1, s2, s3, rows, starts, order, values, k, n, n_cols, hp,
-                     pt, flags, scratch)
+        for c in range(n_chunks):
+            _run_chunk(tag, kind, tasks + chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2],
+                       hp, flags, scratch)
         return
-    for k in prange(n, schedule="dynamic", chunksize=16, num_threads=team):
-        _one_row(kind, param, s1, s2, s3, rows, starts, order, values, k, n, n_cols, hp, pt,
-                 flags, scratch + threadid() * n_cols if scratch != NULL else NULL)
+    for c in prange(n_chunks, schedule="dynamic", num_threads=team):
+        _run_chunk(tag, kind, tasks + chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2], hp,
+                   flags, scratch + threadid() * stride if scratch != NULL else NULL)
 
 
-cdef object _scratch(int kind, bint coalescing, int team, Py_ssize_t n, Py_ssize_t n_cols,
-                     bint is_double):
-    """Scratch for ``_run_rows`` on ``n`` rows: the gathered tables of a narrow step, else one
-    row per thread for summing repeated rows or row-wise Adagrad's effective gradient; None
-    when the step needs none."""
+cdef _launch(int kind, bint is_double, list specs, const double* hp, int flags, int n_threads):
+    """Run the row steps ``specs`` (checked by the caller) in one call, releasing the GIL.
+
+    Each spec is ``(p, s1, s2, s3, rows, starts, order, values, n, n_cols, pt0, pt1)``:
+    addresses (0 = unused) and sizes as in ``RowTask``.  Narrow tables are one work item
+    each and come first, so a thread takes them while the others share the wide tables.
+    """
+    cdef Py_ssize_t i, c, k, n_tasks = len(specs), n_chunks = 0, max_cols = 0, n, n_cols
+    cdef bint row_scratch = False
+    cdef RowTask* t
+    cdef int64_t* ch
+    cdef void* buf
+    cdef int team
     dtype = np.float64 if is_double else np.float32
-    if _narrow(kind, team, n_cols):
-        return np.empty(5 * n * n_cols, dtype)
-    if not (coalescing or kind == K_ROWWISE):
-        return None
-    return np.empty(team * n_cols, dtype)
+    keep = []
+    cdef RowTask* tasks = <RowTask*>PyMem_Malloc(max(n_tasks, 1) * sizeof(RowTask))
+    if tasks == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n_tasks):
+            spec = specs[i]
+            t = tasks + i
+            t.p = <void*><intptr_t>spec[0]
+            t.s1 = <void*><intptr_t>spec[1]
+            t.s2 = <void*><intptr_t>spec[2]
+            t.s3 = <void*><intptr_t>spec[3]
+            t.rows = <const int64_t*><intptr_t>spec[4]
+            t.starts = <const int64_t*><intptr_t>spec[5]
+            t.order = <const int64_t*><intptr_t>spec[6]
+            t.values = <const void*><intptr_t>spec[7]
+            t.n = n = spec[8]
+            t.n_cols = n_cols = spec[9]
+            t.pt[0] = spec[10]
+            t.pt[1] = spec[11]
+            t.gathered = NULL
+            if n == 0 or n_cols == 0:
+                continue
+            if _is_narrow(kind, n_cols):
+                gathered = np.empty(5 * n * n_cols, dtype)
+                keep.append(gathered)
+                t.gathered = cnp.PyArray_DATA(<cnp.ndarray>gathered)
+                n_chunks += 1
+            else:
+                n_chunks += (n + CHUNK_ROWS - 1) // CHUNK_ROWS
+                max_cols = max(max_cols, n_cols)
+                row_scratch = row_scratch or t.starts != NULL or kind == K_ROWWISE
+        if n_chunks == 0:
+            return
+        chunks = np.empty(3 * n_chunks, np.int64)
+        ch = <int64_t*>cnp.PyArray_DATA(chunks)
+        c = 0
+        for i in range(n_tasks):               # narrow tables first
+            if tasks[i].gathered != NULL:
+                ch[3 * c], ch[3 * c + 1], ch[3 * c + 2] = i, 0, tasks[i].n
+                c += 1
+        for i in range(n_tasks):
+            if tasks[i].gathered == NULL and tasks[i].n_cols > 0:
+                for k in range(0, tasks[i].n, CHUNK_ROWS):
+                    ch[3 * c], ch[3 * c + 1] = i, k
+                    ch[3 * c + 2] = min(k + CHUNK_ROWS, tasks[i].n)
+                    c += 1
+        team = _team_size(n_chunks, n_threads)
+        if kind == K_ROWWISE:               # _rowwise_chunk: a row of scratch per chunk row
+            max_cols *= CHUNK_ROWS
+        scratch = np.empty(team * max_cols, dtype) if row_scratch else None
+        buf = _data(scratch)
+        with nogil:
+            if is_double:
+                _run_tasks(<double*>NULL, kind, tasks, ch, n_chunks, hp, flags, team,
+                           <double*>buf, max_cols)
+            else:
+                _run_tasks(<float*>NULL, kind, tasks, ch, n_chunks, hp, flags, team,
+                           <float*>buf, max_cols)
+    finally:
+        PyMem_Free(tasks)
 
 
 cdef inline void* _data(object a):
     return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
+cdef inline intptr_t _addr(const void* p) noexcept:
+    return <intptr_t>p
+
+
 cdef _rows_step(int kind, floating[:, ::1] param, floating* s1, floating* s2, floating* s3,
                 const int64_t[::1] rows, const floating[:, ::1] values, const double* hp,
                 const double* pt, int flags, int n_threads):
-    """Run ``_run_rows`` without the GIL on checked, coalesced tables (``_check_rows``,
-    ``_state``); nothing to do for no rows or no columns."""
+    """One ``_launch`` task on checked, coalesced tables (``_check_rows``, ``_state``);
+    nothing to do for no rows or no columns."""
     cdef Py_ssize_t n = rows.shape[0], n_cols = param.shape[1]
     if n == 0 or n_cols == 0:
         return
-    cdef int team = _team_size(n, n_threads)
-    scratch = _scratch(kind, False, team, n, n_cols, floating is double)
-    cdef floating* buf = <floating*>_data(scratch)
-    with nogil:
-        _run_rows(kind, &param[0, 0], s1, s2, s3, &rows[0], NULL, NULL, &values[0, 0], n,
-                  n_cols, hp, pt, flags, team, buf)
+    _launch(kind, floating is double,
+            [(_addr(&param[0, 0]), _addr(s1), _addr(s2), _addr(s3), _addr(&rows[0]), 0, 0,
+              _addr(&values[0, 0]), n, n_cols, pt[0] if pt != NULL else 0.0,
+              pt[1] if pt != NULL and kind == K_ADAM else 0.0)],
+            hp, flags, n_threads)
 
 
 # --------------------------------------------------------------------------------------
@@ -566,13 +776,56 @@ cdef inline bint _is_vector(cnp.ndarray a, int typenum) noexcept:
             and cnp.PyArray_IS_C_CONTIGUOUS(a))
 
 
+# A table with at most this many rows per index is planned by one counting sort over the row
+# ids (two passes over the indices and two over a row counter); a larger one by the radix sort,
+# whose cost does not grow with the table.
+cdef Py_ssize_t COUNTING_ROWS_PER_INDEX = 8
+
+
+cdef Py_ssize_t _counting_plan(const index_t* keys, Py_ssize_t n, Py_ssize_t n_rows,
+                               int64_t* counts, int64_t* rows, int64_t* starts,
+                               int64_t* order) noexcept nogil:
+    """Stable counting sort of keys in ``[0, n_rows)``; returns the number of unique keys
+    ``u``.  ``counts`` (scratch, ``n_rows``); ``rows`` (OUT, ``u + 1``): the unique keys in
+    increasing order; ``starts`` (OUT, ``u + 1``) and ``order`` (OUT, ``n``): run k is
+    ``order[starts[k]:starts[k + 1]]``, positions in their original order."""
+    cdef Py_ssize_t i, r, u = 0
+    cdef int64_t c, pos = 0
+    memset(counts, 0, n_rows * sizeof(int64_t))
+    for i in range(n):
+        counts[keys[i]] += 1
+    for r in range(n_rows):
+        # branch-free (about half the rows of a small table are touched: a branch would
+        # mispredict); an untouched row's entries are overwritten by the next touched one
+        c = counts[r]
+        rows[u] = r
+        starts[u] = pos
+        counts[r] = pos              # from here on: the next free slot of run r
+        pos += c
+        u += c != 0
+    starts[u] = n
+    for i in range(n):
+        r = keys[i]
+        order[counts[r]] = i
+        counts[r] += 1
+    return u
+
+
 cdef tuple _plan(const index_t* indices, Py_ssize_t n, Py_ssize_t n_rows):
     """Sorted run plan of in-range, not strictly increasing ``indices`` (see ``plan_rows``)."""
     cdef int key_bits = int(n_rows - 1).bit_length()
     cdef Py_ssize_t u
+    cdef int64_t* w
+    if n_rows <= COUNTING_ROWS_PER_INDEX * n:
+        # order (n), rows (n + 1), starts (n + 1), then the row counters
+        work = np.empty(3 * n + 2 + n_rows, np.int64)
+        w = <int64_t*>cnp.PyArray_DATA(work)
+        with nogil:
+            u = _counting_plan(indices, n, n_rows, w + 3 * n + 2, w + n, w + 2 * n + 1, w)
+        return work[n:n + u], work[2 * n + 1:2 * n + u + 2], work[:n]
     # One allocation, laid out as coalesce's: sorted keys, order, rows, sort scratch, starts.
     work = np.empty(5 * n + 1, np.int64)
-    cdef int64_t* w = <int64_t*>cnp.PyArray_DATA(work)
+    w = <int64_t*>cnp.PyArray_DATA(work)
     with nogil:
         _radix_argsort(indices, n, key_bits, w, w + n, w + 2 * n, w + 3 * n)
         u = _segments(w, n, w + 2 * n, w + 4 * n)
@@ -620,76 +873,71 @@ def plan_rows(cnp.ndarray indices, Py_ssize_t n_rows):
 
 def step_rows(int kind, bint is_double,
               cnp.ndarray ptrs,          # IN: a bucket's int64 (n_tensors, 5) pointer table
-              Py_ssize_t tensor,         # IN: the row of ``ptrs`` to update
-              Py_ssize_t n_rows, Py_ssize_t n_cols,
-              cnp.ndarray rows,          # IN: int64 (u,) unique increasing row ids
-              object starts, object order,   # IN: plan_rows's run plan, or None and None
-              cnp.ndarray values,        # IN: (n, n_cols) gradient rows of the table's dtype
-              tuple hp, int flags, double scalar0, double scalar1, int n_threads):
-    """One optimizer step of ``kind`` on the listed rows of one tensor of a bucket.
+              list tasks,                # IN: one tuple per table, see below
+              tuple hp, int flags, int n_threads):
+    """One optimizer step of ``kind`` on the listed rows of some tensors of a bucket.
 
-    The same ``hp``, ``flags`` and per-tensor scalars as ``_dense.dense_step``; the parameter
-    and its state are the addresses in ``ptrs[tensor]`` (columns 0, 2, 3, 4; 0 = unused), each
-    a C-contiguous ``(n_rows, n_cols)`` table of the given dtype.  Without a plan ``values[k]``
-    is the gradient of ``rows[k]``; with one, each row's gradient is summed from its run of
-    ``values`` in the thread that updates it, so a step is one pass whatever the repeats.
-    The caller (the Python layer) guarantees the tables and the plan; this entry point checks
-    the layout and that the rows lie in ``[0, n_rows)``.
+    Each task is ``(tensor, n_rows, n_cols, rows, starts, order, values, scalar0,
+    scalar1)``: the parameter and its state are the addresses in ``ptrs[tensor]`` (columns
+    0, 2, 3, 4; 0 = unused), each a C-contiguous ``(n_rows, n_cols)`` table of the given
+    dtype; ``rows`` are unique increasing int64 row ids; ``values`` the ``(n, n_cols)``
+    gradient rows, one per row when ``starts`` and ``order`` are None, else summed per row
+    from ``plan_rows``'s plan in the thread that updates it, so a step is one pass whatever
+    the repeats.  ``hp``, ``flags`` and the per-tensor scalars are ``_dense.dense_step``'s.
+    All tables are updated by one thread team in one call.
+
+    The caller (the Python layer) guarantees the tables and the plans; this entry point checks
+    the layout and that the rows lie in ``[0, n_rows)`` before anything is written.
     """
     cdef double hpbuf[8]
-    cdef double pt[2]
-    cdef Py_ssize_t j, u, n_values
-    cdef int team
+    cdef Py_ssize_t j, u, n_values, tensor, n_rows, n_cols
     cdef int typenum = cnp.NPY_DOUBLE if is_double else cnp.NPY_FLOAT
+    cdef cnp.ndarray rows, values
+    cdef const int64_t* r
+    cdef const int64_t* st
+    cdef const int64_t* t
     if not (cnp.PyArray_TYPE(ptrs) == cnp.NPY_INT64 and cnp.PyArray_NDIM(ptrs) == 2
-            and cnp.PyArray_DIM(ptrs, 1) == 5 and cnp.PyArray_IS_C_CONTIGUOUS(ptrs)
-            and 0 <= tensor < cnp.PyArray_DIM(ptrs, 0)):
+            and cnp.PyArray_DIM(ptrs, 1) == 5 and cnp.PyArray_IS_C_CONTIGUOUS(ptrs)):
         raise ValueError("step_rows: malformed pointer table")
     if not (0 <= kind <= K_ROWWISE) or len(hp) > 8:
         raise ValueError("step_rows: bad kind or more than 8 hyper-parameters")
-    if not (_is_vector(rows, cnp.NPY_INT64) and cnp.PyArray_TYPE(values) == typenum
-            and cnp.PyArray_NDIM(values) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(values)
-            and cnp.PyArray_DIM(values, 1) == n_cols):
-        raise ValueError("step_rows: malformed rows or values")
-    u = cnp.PyArray_DIM(rows, 0)
-    n_values = cnp.PyArray_DIM(values, 0)
-    cdef const int64_t* r = <const int64_t*>cnp.PyArray_DATA(rows)
-    cdef const int64_t* st = NULL
-    cdef const int64_t* od = NULL
-    if starts is None and order is None:
-        if n_values != u:
-            raise ValueError(f"step_rows: {n_values} value rows for {u} rows")
-    else:
-        if not (_is_vector(starts, cnp.NPY_INT64) and _is_vector(order, cnp.NPY_INT64)
-                and cnp.PyArray_DIM(starts, 0) == u + 1
-                and cnp.PyArray_DIM(order, 0) == n_values):
-            raise ValueError("step_rows: malformed row plan")
-        st = <const int64_t*>cnp.PyArray_DATA(starts)
-        od = <const int64_t*>cnp.PyArray_DATA(order)
-        if st[0] != 0 or st[u] != n_values:
-            raise ValueError("step_rows: malformed row plan")
-    if u and (r[0] < 0 or r[u - 1] >= n_rows):
-        raise IndexError(f"step_rows: rows must lie in [0, {n_rows})")
-    cdef const int64_t* t = <const int64_t*>cnp.PyArray_DATA(ptrs) + 5 * tensor
-    if u == 0 or n_cols == 0:
-        return
-    if t[0] == 0:
-        raise ValueError("step_rows: no parameter address")
+    specs = []
+    for task in tasks:
+        tensor, n_rows, n_cols, rows, starts, order, values, scalar0, scalar1 = task
+        if not 0 <= tensor < cnp.PyArray_DIM(ptrs, 0):
+            raise ValueError("step_rows: malformed pointer table")
+        if not (_is_vector(rows, cnp.NPY_INT64) and cnp.PyArray_TYPE(values) == typenum
+                and cnp.PyArray_NDIM(values) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(values)
+                and cnp.PyArray_DIM(values, 1) == n_cols):
+            raise ValueError("step_rows: malformed rows or values")
+        u = cnp.PyArray_DIM(rows, 0)
+        n_values = cnp.PyArray_DIM(values, 0)
+        r = <const int64_t*>cnp.PyArray_DATA(rows)
+        if starts is None and order is None:
+            if n_values != u:
+                raise ValueError(f"step_rows: {n_values} value rows for {u} rows")
+        else:
+            if not (_is_vector(starts, cnp.NPY_INT64) and _is_vector(order, cnp.NPY_INT64)
+                    and cnp.PyArray_DIM(starts, 0) == u + 1
+                    and cnp.PyArray_DIM(order, 0) == n_values):
+                raise ValueError("step_rows: malformed row plan")
+            st = <const int64_t*>cnp.PyArray_DATA(starts)
+            if st[0] != 0 or st[u] != n_values:
+                raise ValueError("step_rows: malformed row plan")
+        if u and (r[0] < 0 or r[u - 1] >= n_rows):
+            raise IndexError(f"step_rows: rows must lie in [0, {n_rows})")
+        t = <const int64_t*>cnp.PyArray_DATA(ptrs) + 5 * tensor
+        if u == 0 or n_cols == 0:
+            continue
+        if t[0] == 0:
+            raise ValueError("step_rows: no parameter address")
+        specs.append((t[0], t[2], t[3], t[4], _addr(r),
+                      0 if starts is None else _addr(cnp.PyArray_DATA(starts)),
+                      0 if order is None else _addr(cnp.PyArray_DATA(order)),
+                      _addr(cnp.PyArray_DATA(values)), u, n_cols, scalar0, scalar1))
     for j in range(8):
         hpbuf[j] = hp[j] if j < len(hp) else 0.0
-    pt[0] = scalar0
-    pt[1] = scalar1
-    team = _team_size(u, n_threads)
-    scratch = _scratch(kind, st != NULL, team, u, n_cols, is_double)
-    cdef void* buf = _data(scratch)
-    cdef const void* vals = cnp.PyArray_DATA(values)
-    with nogil:
-        if is_double:
-            _run_rows(kind, <double*>t[0], <double*>t[2], <double*>t[3], <double*>t[4], r, st,
-                      od, <const double*>vals, u, n_cols, hpbuf, pt, flags, team, <double*>buf)
-        else:
-            _run_rows(kind, <float*>t[0], <float*>t[2], <float*>t[3], <float*>t[4], r, st, od,
-                      <const float*>vals, u, n_cols, hpbuf, pt, flags, team, <float*>buf)
+    _launch(kind, is_double, specs, hpbuf, flags, n_threads)
 
 
 # --------------------------------------------------------------------------------------
@@ -916,7 +1164,7 @@ def rowwise_adagrad_dense(floating[:, ::1] param, floating[::1] state_sum,
     if n == 0 or n_cols == 0:
         return
     team = _team_size(n, n_threads)
-    scratch = _scratch(K_ROWWISE, False, team, n, n_cols, floating is double)
+    scratch = np.empty(team * n_cols, np.float64 if floating is double else np.float32)
     cdef floating* buf = <floating*>_data(scratch)
     with nogil:
         for r in prange(n, schedule="static", num_threads=team):

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 import numpy as np
 
 from fastlr._simd import best, dense as _dense
-from fastlr.optim._rowgrad import RowPlan, plan_rows
+from fastlr.optim._rowgrad import RowGrad, plan_rows
 from fastlr.schedules._plateau import effective_lr
 from fastlr._threads import threads_for
 
@@ -142,6 +142,7 @@ class _Bucket:
         self.params = params
         self.is_double = params[0].dtype == np.float64
         self.sizes = np.array([p.size for p in params], dtype=np.int64)
+        self.shapes = [p.shape for p in params]
         self.n_elements = int(self.sizes.sum())
         self.blocks = _make_blocks(self.sizes)
         self.ptrs = np.zeros((n, 5), dtype=np.int64)
@@ -350,34 +351,45 @@ class Optimizer:
     def _convert_other(self, grads: list, b: _Bucket, shared: dict) -> list:
         """Handle gradients that are not C-contiguous dense arrays.
 
-        Returns ``(j, plan, copy)`` per tensor ``j`` of the bucket: a :class:`RowPlan` for a
-        row gradient, or the contiguous copy of a dense gradient (kept alive for this step).
+        Returns ``(j, plan, copy)`` per tensor ``j`` of the bucket: ``plan_rows``'s ``(rows,
+        starts, order, values)`` for a row gradient, or the contiguous copy of a dense
+        gradient (kept alive for this step).
         """
         out = []
-        for j in [j for j, k in enumerate(b.kind.tolist()) if k == 2]:
-            k = b.index[j]
-            g, p = grads[k], b.params[j]
-            if isinstance(g, np.generic):        # a NumPy scalar: a 0-d array
-                if g.dtype != p.dtype:
-                    raise TypeError(f"grads[{k}] has dtype {g.dtype}, but its parameter has "
-                                    f"dtype {p.dtype}")
-                if p.shape != ():
-                    raise ValueError(f"grads[{k}] has shape (), but its parameter has shape "
-                                     f"{p.shape}")
-                g = np.asarray(g)
-            if isinstance(g, np.ndarray):        # right dtype and shape, just not contiguous
-                g = np.ascontiguousarray(g)
-                out.append((j, None, g))
-                b.ptrs[j, 1] = _extent(g)[0]
-                b.kind[j] = 1
+        kinds = b.kind
+        for j, k in enumerate(kinds.tolist()):
+            if k != 2:
                 continue
-            plan = plan_rows(g, p, shared)
-            if _dense.overlaps_owned(plan.values, self._owned_lo, self._owned_hi):
+            i = b.index[j]
+            g, p = grads[i], b.params[j]
+            if type(g) is RowGrad:               # the common case first
+                plan = plan_rows(g, p, shared)
+            elif isinstance(g, (np.ndarray, np.generic)):
+                out.append((j, None, self._contiguous_grad(g, p, i, b, j)))
+                continue
+            else:
+                plan = plan_rows(g, p, shared)
+            if _dense.overlaps_owned(plan[3], self._owned_lo, self._owned_hi):
                 # The kernel reads the values while writing the table and its state.
-                plan = plan._replace(values=plan.values.copy())
+                plan = plan[:3] + (plan[3].copy(),)
             out.append((j, plan, None))
-            b.kind[j] = 3
+            kinds[j] = 3
         return out
+
+    def _contiguous_grad(self, g: Any, p: np.ndarray, i: int, b: _Bucket, j: int) -> np.ndarray:
+        """A contiguous copy of dense gradient ``g`` (right dtype and shape, not contiguous)
+        recorded as tensor ``j``'s gradient; a NumPy scalar is checked as a 0-d array."""
+        if isinstance(g, np.generic):
+            if g.dtype != p.dtype:
+                raise TypeError(f"grads[{i}] has dtype {g.dtype}, but its parameter has "
+                                f"dtype {p.dtype}")
+            if p.shape != ():
+                raise ValueError(f"grads[{i}] has shape (), but its parameter has shape "
+                                 f"{p.shape}")
+        g = np.ascontiguousarray(g)
+        b.ptrs[j, 1] = _extent(g)[0]
+        b.kind[j] = 1
+        return g
 
     def _apply_bucket(self, b: _Bucket, n_none: int, rows: list) -> None:
         group = self.param_groups[b.group_index]
@@ -426,25 +438,34 @@ class Optimizer:
                 per_tensor, n_el = np.ascontiguousarray(b.per_tensor[dense]), int(sizes.sum())
             _dense.dense_step(self._kind, b.is_double, ptrs, blocks, per_tensor, hp, flags,
                               threads_for(n_el))
-        for j, plan, _ in rows:
-            if plan is not None:
-                self._row_step(b, j, plan, group, lr, flags, hp, steps[j], fresh[j])
+        self._row_steps(b, [(j, plan, steps[j], fresh[j]) for j, plan, _ in rows
+                            if plan is not None], group, lr, flags, hp)
         if any(fresh):
             b.fresh[:] = False
 
-    def _row_step(self, b: _Bucket, j: int, plan: RowPlan, group: dict[str, Any], lr: float,
-                  flags: int, hp: tuple, step: int, fresh: bool) -> None:
-        """Tensor ``j`` of bucket ``b`` steps on the rows of ``plan`` (one compiled call).
+    def _row_steps(self, b: _Bucket, todo: list, group: dict[str, Any], lr: float,
+                   flags: int, hp: tuple) -> None:
+        """Tensors of bucket ``b`` step on the rows of their plans: ``todo`` holds ``(j, plan,
+        step, fresh)`` per tensor, and all of them go to one compiled call.
 
         The kernel, flags, hyper-parameters and per-tensor scalars are the dense step's, so a
         row step is the dense update applied to the touched rows (see ``fastlr.optim._rows``).
         """
-        s0, s1 = self._step_scalars(group, lr, step, fresh)
-        n_rows, n_cols = b.params[j].shape
+        if not todo:
+            return
+        tasks = []
+        n_elements = 0
+        scalars = None
+        shapes = b.shapes
+        for j, (rows, starts, order, values), step, fresh in todo:
+            if scalars is None or (step, fresh) != scalars[0]:
+                scalars = (step, fresh), self._step_scalars(group, lr, step, fresh)
+            n_rows, n_cols = shapes[j]
+            n_elements += rows.shape[0] * n_cols
+            tasks.append((j, n_rows, n_cols, rows, starts, order, values, *scalars[1]))
         kind = self._kind if self._row_kind is None else self._row_kind
-        _row_kernels.step_rows(kind, b.is_double, b.ptrs, j, n_rows, n_cols,
-                               plan.rows, plan.starts, plan.order, plan.values, hp, flags,
-                               s0, s1, threads_for(plan.rows.shape[0] * n_cols))
+        _row_kernels.step_rows(kind, b.is_double, b.ptrs, tasks, hp, flags,
+                               threads_for(n_elements))
 
     # ------------------------------------------------------------------ subclass hooks
     def _check_group(self, group: dict[str, Any]) -> None:

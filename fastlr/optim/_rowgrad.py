@@ -8,13 +8,13 @@ rows while it updates them.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from fastlr._simd import best
 
-__all__ = ["RowGrad", "RowPlan", "plan_rows"]
+__all__ = ["RowGrad", "plan_rows"]
 
 _kernels = best("_rows")
 
@@ -122,7 +122,7 @@ def _check_param(param: Any) -> None:
 def _kernel_indices(idx: np.ndarray, n_rows: int) -> np.ndarray:
     """Contiguous int32/int64 ids; other integer dtypes are converted without wrap-around."""
     if idx.dtype in _KERNEL_INDEX_DTYPES:
-        return np.ascontiguousarray(idx)
+        return idx if idx.flags.c_contiguous else np.ascontiguousarray(idx)
     if idx.dtype == np.uint64 and idx.size:
         # uint64 -> int64 would wrap huge ids into negative ones: range-check first.
         top = int(idx.max())
@@ -160,22 +160,6 @@ def _sparse_matrix_rows(grad: Any, param: np.ndarray) -> tuple[np.ndarray, np.nd
     return rows, values
 
 
-class RowPlan(NamedTuple):
-    """A validated row gradient, ready for ``fastlr._kernels._rows.step_rows``.
-
-    ``rows`` are the unique touched rows (int64, increasing).  Without a plan (``starts`` and
-    ``order`` None) ``values[k]`` is the gradient of ``rows[k]``; with one, the gradient of
-    ``rows[k]`` is the sum of ``values[order[starts[k]:starts[k + 1]]]`` left to right, which
-    the kernel forms while it updates the row.
-    """
-
-    rows: np.ndarray
-    starts: np.ndarray | None
-    order: np.ndarray | None
-    values: np.ndarray
-    n_rows: int
-
-
 def _out_of_range(indices: np.ndarray, bad: int, n_rows: int) -> IndexError:
     return IndexError(
         f"RowGrad index {int(indices[bad])} at position {bad} is out of range for a table "
@@ -183,32 +167,39 @@ def _out_of_range(indices: np.ndarray, bad: int, n_rows: int) -> IndexError:
     )
 
 
-def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> RowPlan:
+def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> tuple:
     """Validate a row gradient against its parameter and plan its coalescing.
 
-    Called by the optimizer in its validation phase: it raises before anything is written and
-    never modifies the caller's arrays.  The plan's ``values`` may be the caller's array: the
-    optimizer copies them when they overlap a parameter or state buffer.
+    Called by the optimizer in its validation phase, for a parameter it has already checked
+    (float32/float64, C-contiguous, writable): it raises before anything is written and never
+    modifies the caller's arrays.
 
     Parameters
     ----------
     grad : RowGrad or scipy.sparse matrix / array
         A :class:`RowGrad`, or a ``scipy.sparse`` matrix of the parameter's shape and dtype.
     param : ndarray, shape (n_rows, dim)
-        The table: float32 or float64, 2-D, C-contiguous, writable.
     shared : dict, optional
         Plans already made in this step, by index array: row gradients that share one index
         array (an item table and its bias column) are sorted once.
 
+    Returns
+    -------
+    rows, starts, order, values
+        What ``fastlr._kernels._rows.step_rows`` takes: the unique touched rows (int64,
+        increasing) and either one gradient row per row (``starts``, ``order`` None) or a
+        ``plan_rows`` run plan over ``values``, the caller's C-contiguous array when it is one
+        (the optimizer copies it when it overlaps a parameter or state buffer).
+
     Raises
     ------
     TypeError
-        Non-integer indices, values of another dtype than the parameter, a parameter that is
-        not float32/float64, or a gradient that is neither a RowGrad nor scipy.sparse.
+        Non-integer indices, values of another dtype than the parameter, or a gradient that
+        is neither a RowGrad nor scipy.sparse.
     IndexError
         An index outside ``[0, n_rows)``; negative ids never wrap around.
     ValueError
-        Wrong shapes, a parameter that is not 2-D, C-contiguous and writable.
+        Wrong shapes, or a parameter that is not 2-D.
     """
     if type(grad) is not RowGrad and not isinstance(grad, RowGrad):
         if not _is_scipy_sparse(grad):
@@ -218,10 +209,12 @@ def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> RowPl
             )
         _check_param(param)
         rows, values = _sparse_matrix_rows(grad, param)
-        return RowPlan(rows, None, None, values, param.shape[0])
-    _check_param(param)
+        return rows, None, None, values
+    if param.ndim != 2:
+        _check_param(param)
     n_rows, dim = param.shape
-    idx, vals = grad.indices, grad.values
+    idx = grad.indices
+    vals = grad.values
     if vals.dtype != param.dtype:
         raise TypeError(
             f"RowGrad values have dtype {vals.dtype}, the parameter has dtype {param.dtype} "
@@ -235,7 +228,7 @@ def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> RowPl
     if known is not None and known[0] is idx:
         rows, starts, order = known[1]
         if rows.shape[0] and rows[-1] >= n_rows:       # the plan was made for a larger table
-            bad, _, _, _ = _kernels.plan_rows(_kernel_indices(idx, n_rows), n_rows)
+            bad = _kernels.plan_rows(_kernel_indices(idx, n_rows), n_rows)[0]
             raise _out_of_range(idx, bad, n_rows)
     else:
         bad, rows, starts, order = _kernels.plan_rows(_kernel_indices(idx, n_rows), n_rows)
@@ -243,7 +236,9 @@ def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> RowPl
             raise _out_of_range(idx, bad, n_rows)
         if shared is not None:
             shared[id(idx)] = (idx, (rows, starts, order))  # idx kept alive: its id stays unique
-    return RowPlan(rows, starts, order, np.ascontiguousarray(vals), n_rows)
+    if not vals.flags.c_contiguous:
+        vals = np.ascontiguousarray(vals)
+    return rows, starts, order, vals
 
 
 def _is_scipy_sparse(obj: Any) -> bool:

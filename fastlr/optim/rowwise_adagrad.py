@@ -108,13 +108,15 @@ class RowwiseAdagrad(Adagrad):
         b.set_steps(steps)
         flags, hp = self._hyper(group, lr)
         converted = {j: (plan, copy) for j, plan, copy in rows}
+        todo = []
         for j in active:
             i = int(b.index[j])
             plan, copy = converted.get(j, (None, None))
             if plan is not None:
-                self._row_step(b, j, plan, group, lr, flags, hp, int(steps[j]), False)
+                todo.append((j, plan, int(steps[j]), False))
             else:
                 # copy: a contiguous copy of a non-contiguous dense gradient, else the user's
                 grad = copy if copy is not None else self._grads[i]
                 _rows.rowwise_adagrad_dense(b.params[j], self.state[i], grad, group, lr,
                                             int(steps[j]))
+        self._row_steps(b, todo, group, lr, flags, hp)
