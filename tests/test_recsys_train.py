@@ -46,6 +46,8 @@ def test_history_time_split_and_lr_curve(split):
         assert h["epoch_time"] >= h["sampling"] + h["forward_backward"] + h["optimizer"]
     tot = r.totals()
     assert 0 < tot["optimizer_share"] < 1 and tot["interactions_per_s"] > 0
+    assert tot["optimizer_share_of_epoch"] == pytest.approx(tot["optimizer"] / tot["epoch_time"])
+    assert tot["optimizer_share_of_epoch"] <= tot["optimizer_share"]
     assert len(r.step_times["optimizer"]) == len(r.lr_curve)
     assert tot["optimizer_step_median"] == pytest.approx(np.median(r.step_times["optimizer"]))
     assert sum(r.step_times["optimizer"]) == pytest.approx(tot["optimizer"])

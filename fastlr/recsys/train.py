@@ -122,6 +122,9 @@ class TrainResult:
         out["train"] = train_time
         out["interactions_per_s"] = self.n_train * len(self.history) / train_time if train_time else 0.0
         out["optimizer_share"] = out["optimizer"] / train_time if train_time else 0.0
+        # of the whole epoch loop, the per-epoch validation (early stopping, plateau) included
+        out["optimizer_share_of_epoch"] = (out["optimizer"] / out["epoch_time"]
+                                           if out["epoch_time"] else 0.0)
         # medians per step resist the load spikes of a shared machine better than sums
         for key, values in self.step_times.items():
             if values:
