@@ -79,6 +79,31 @@ def test_plan_rows():
         K.plan_rows(np.array([3, 1, 2])[::2], 4)
 
 
+@pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
+@pytest.mark.parametrize("n_rows", [60, 10**5, 10**7])
+def test_plan_rows_runs(index_dtype, n_rows):
+    """Small tables are planned by a counting sort (rows increasing), tables with more than 8
+    rows per index by hashing (rows in order of first occurrence): either way, run k lists
+    every position of ``rows[k]``, in order."""
+    rng = np.random.default_rng(n_rows)
+    for n in [2, 7, 100, 4096]:
+        idx = ((rng.zipf(1.2, n) - 1) % 50 * (n_rows // 50)).astype(index_dtype)
+        bad, rows, starts, order = K.plan_rows(idx, n_rows)
+        assert bad == -1 and rows.dtype == np.int64
+        if starts is None:
+            assert np.all(np.diff(idx) > 0) and rows.tolist() == idx.tolist()
+            continue
+        assert len(set(rows.tolist())) == len(rows) and set(rows.tolist()) == set(idx.tolist())
+        if n_rows <= 8 * n:
+            assert np.all(np.diff(rows) > 0)
+        else:
+            first = [int(np.flatnonzero(idx == r)[0]) for r in rows]
+            assert first == sorted(first)
+        assert starts[0] == 0 and starts[-1] == n and np.all(np.diff(starts) > 0)
+        for k, r in enumerate(rows):
+            np.testing.assert_array_equal(order[starts[k]:starts[k + 1]], np.flatnonzero(idx == r))
+
+
 def test_step_rows_checks_its_tables():
     p, q = np.zeros((5, 3)), np.zeros((6, 3))
     ptrs = np.array([[p.ctypes.data, 0, 0, 0, 0], [q.ctypes.data, 0, 0, 0, 0]], np.int64)

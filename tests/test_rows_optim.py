@@ -166,6 +166,26 @@ def test_rows_match_lazy_reference(name, dtype, dim):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_rows_of_a_large_table_match_lazy_reference(name, dtype):
+    """Few repeated ids spread over a table with far more rows than ids (the hashed plan)."""
+    cls, kw = CONFIGS[name]
+    rng = np.random.default_rng(7)
+    n_rows, dim = 20_000, 5
+    p0 = rng.standard_normal((n_rows, dim)).astype(dtype)
+    w = p0.copy()
+    opt = cls([w], **kw)
+    oracle = LazyOracle(name, p0.copy(), opt.param_groups[0])
+    for _ in range(15):
+        idx = (rng.zipf(1.3, 200) - 1) % 40 * 499 + rng.integers(0, 2)
+        grad = fastlr.RowGrad(idx, rng.standard_normal((200, dim)).astype(dtype))
+        opt.step([grad])
+        oracle.step(grad)
+        np.testing.assert_array_equal(w, oracle.p)
+    _assert_states_equal(opt.state[0], oracle.state)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", [n for n in CONFIGS if not n.startswith("rowwise")])
 def test_rows_match_lead_reference_optimizers(name, dtype):
     """The lazy row step of ``fastlr.reference.optim`` (an independent oracle)."""

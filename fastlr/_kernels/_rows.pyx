@@ -14,7 +14,8 @@ Three tiers, as everywhere in fastlr:
 * the Python layer (``fastlr.optim._rowgrad``, ``fastlr.optim._base``) validates the user's
   input, computes the per-step scalars at double precision and owns the state.
 
-Rows reach the driver as unique, strictly increasing ``int64`` ids, with either one gradient
+Rows reach the driver as unique ``int64`` ids (increasing for the ``*_rows`` wrappers; in the
+order of ``plan_rows`` for ``step_rows``), with either one gradient
 row each (``values[k]`` belongs to ``param[rows[k]]``) or a run plan of ``plan_rows`` (the
 gradient of ``rows[k]`` is the sum of its run of ``values``, in order of occurrence).  Because
 the rows are unique, each row is updated by exactly one thread with the same sequential
@@ -28,7 +29,7 @@ a rounding and the NumPy twins in ``fastlr.reference.rows`` agree bit for bit.
 
 from cython.parallel cimport prange, threadid
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.stdint cimport int32_t, int64_t, intptr_t
+from libc.stdint cimport int32_t, int64_t, intptr_t, uint64_t
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
@@ -777,8 +778,8 @@ cdef inline bint _is_vector(cnp.ndarray a, int typenum) noexcept:
 
 
 # A table with at most this many rows per index is planned by one counting sort over the row
-# ids (two passes over the indices and two over a row counter); a larger one by the radix sort,
-# whose cost does not grow with the table.
+# ids (two passes over the indices and two over a row counter); a larger one by hashing, whose
+# cost does not grow with the table.
 cdef Py_ssize_t COUNTING_ROWS_PER_INDEX = 8
 
 
@@ -811,10 +812,50 @@ cdef Py_ssize_t _counting_plan(const index_t* keys, Py_ssize_t n, Py_ssize_t n_r
     return u
 
 
+cdef Py_ssize_t _hash_plan(const index_t* keys, Py_ssize_t n, int log2_slots,
+                           int64_t* slot_key, int64_t* slot_run, int64_t* run_of,
+                           int64_t* rows, int64_t* starts, int64_t* order) noexcept nogil:
+    """Runs of equal keys in order of first occurrence, found with an open-addressing hash
+    table of ``2**log2_slots >= 2 * n`` slots; returns the number of runs ``u``.
+
+    ``slot_key``, ``slot_run`` (scratch, one per slot), ``run_of`` (scratch, n); ``rows``
+    (OUT, u): each run's key; ``starts`` (OUT, u + 1) and ``order`` (OUT, n): run k is
+    ``order[starts[k]:starts[k + 1]]``, positions in their original order.  Cost O(n) whatever
+    the key range: for tables far larger than the batch, where a sort would need several
+    passes over the keys.
+    """
+    cdef Py_ssize_t i, u = 0, mask = ((<Py_ssize_t>1) << log2_slots) - 1
+    cdef int64_t k, h
+    memset(slot_key, 0xFF, (mask + 1) * sizeof(int64_t))       # -1: empty
+    for i in range(n):
+        k = <int64_t>keys[i]
+        # Fibonacci hashing: the top bits of k * 2**64 / golden ratio
+        h = <int64_t>((<uint64_t>k * <uint64_t>0x9E3779B97F4A7C15) >> (64 - log2_slots))
+        while slot_key[h] != k and slot_key[h] != -1:
+            h = (h + 1) & mask
+        if slot_key[h] == -1:
+            slot_key[h] = k
+            slot_run[h] = u
+            rows[u] = k
+            starts[u + 1] = 0
+            u += 1
+        run_of[i] = slot_run[h]
+        starts[run_of[i] + 1] += 1
+    starts[0] = 0
+    for i in range(u):
+        starts[i + 1] += starts[i]
+    for i in range(u):                 # slot_run becomes each run's next free position
+        slot_run[i] = starts[i]
+    for i in range(n):
+        order[slot_run[run_of[i]]] = i
+        slot_run[run_of[i]] += 1
+    return u
+
+
 cdef tuple _plan(const index_t* indices, Py_ssize_t n, Py_ssize_t n_rows):
-    """Sorted run plan of in-range, not strictly increasing ``indices`` (see ``plan_rows``)."""
-    cdef int key_bits = int(n_rows - 1).bit_length()
+    """Run plan of in-range, not strictly increasing ``indices`` (see ``plan_rows``)."""
     cdef Py_ssize_t u
+    cdef int log2_slots
     cdef int64_t* w
     if n_rows <= COUNTING_ROWS_PER_INDEX * n:
         # order (n), rows (n + 1), starts (n + 1), then the row counters
@@ -823,13 +864,14 @@ cdef tuple _plan(const index_t* indices, Py_ssize_t n, Py_ssize_t n_rows):
         with nogil:
             u = _counting_plan(indices, n, n_rows, w + 3 * n + 2, w + n, w + 2 * n + 1, w)
         return work[n:n + u], work[2 * n + 1:2 * n + u + 2], work[:n]
-    # One allocation, laid out as coalesce's: sorted keys, order, rows, sort scratch, starts.
-    work = np.empty(5 * n + 1, np.int64)
+    log2_slots = int(2 * n - 1).bit_length()
+    # order (n), rows (n), starts (n + 1), run of each position (n), then the hash slots
+    work = np.empty(4 * n + 1 + (2 << log2_slots), np.int64)
     w = <int64_t*>cnp.PyArray_DATA(work)
     with nogil:
-        _radix_argsort(indices, n, key_bits, w, w + n, w + 2 * n, w + 3 * n)
-        u = _segments(w, n, w + 2 * n, w + 4 * n)
-    return work[2 * n:2 * n + u], work[4 * n:4 * n + u + 1], work[n:2 * n]
+        u = _hash_plan(indices, n, log2_slots, w + 4 * n + 1, w + 4 * n + 1 + (1 << log2_slots),
+                       w + 3 * n + 1, w + n, w + 2 * n, w)
+    return work[n:n + u], work[2 * n:2 * n + u + 1], work[:n]
 
 
 def plan_rows(cnp.ndarray indices, Py_ssize_t n_rows):
@@ -843,11 +885,13 @@ def plan_rows(cnp.ndarray indices, Py_ssize_t n_rows):
         Position of the first index outside ``[0, n_rows)`` (negative ids included), or -1;
         the other entries are None when it is not -1.
     rows : ndarray of int64, shape (u,)
-        The unique row ids, increasing.
+        The unique row ids: increasing when the table has at most ``COUNTING_ROWS_PER_INDEX``
+        rows per index (a counting sort), else in order of first occurrence (hashing; the
+        order of the updates does not change any result, each row being updated once).
     starts, order : ndarray of int64, shapes (u + 1,) and (n,), or None
         Row ``rows[k]`` gathers ``indices`` positions ``order[starts[k]:starts[k + 1]]``, in
-        their original order (a stable radix sort).  Both are None when ``indices`` are already
-        strictly increasing (then ``rows`` is ``indices`` itself when it is int64).
+        their original order.  Both are None when ``indices`` are already strictly increasing
+        (then ``rows`` is ``indices`` itself when it is int64).
     """
     cdef Py_ssize_t n, bad
     cdef bint increasing = True
@@ -880,7 +924,7 @@ def step_rows(int kind, bint is_double,
     Each task is ``(tensor, n_rows, n_cols, rows, starts, order, values, scalar0,
     scalar1)``: the parameter and its state are the addresses in ``ptrs[tensor]`` (columns
     0, 2, 3, 4; 0 = unused), each a C-contiguous ``(n_rows, n_cols)`` table of the given
-    dtype; ``rows`` are unique increasing int64 row ids; ``values`` the ``(n, n_cols)``
+    dtype; ``rows`` are unique int64 row ids (``plan_rows``'s); ``values`` the ``(n, n_cols)``
     gradient rows, one per row when ``starts`` and ``order`` are None, else summed per row
     from ``plan_rows``'s plan in the thread that updates it, so a step is one pass whatever
     the repeats.  ``hp``, ``flags`` and the per-tensor scalars are ``_dense.dense_step``'s.
@@ -891,6 +935,7 @@ def step_rows(int kind, bint is_double,
     """
     cdef double hpbuf[8]
     cdef Py_ssize_t j, u, n_values, tensor, n_rows, n_cols
+    cdef bint increasing
     cdef int typenum = cnp.NPY_DOUBLE if is_double else cnp.NPY_FLOAT
     cdef cnp.ndarray rows, values
     cdef const int64_t* r
@@ -924,7 +969,9 @@ def step_rows(int kind, bint is_double,
             st = <const int64_t*>cnp.PyArray_DATA(starts)
             if st[0] != 0 or st[u] != n_values:
                 raise ValueError("step_rows: malformed row plan")
-        if u and (r[0] < 0 or r[u - 1] >= n_rows):
+        with nogil:
+            j = _first_out_of_range(r, u, n_rows, &increasing)
+        if j >= 0:
             raise IndexError(f"step_rows: rows must lie in [0, {n_rows})")
         t = <const int64_t*>cnp.PyArray_DATA(ptrs) + 5 * tensor
         if u == 0 or n_cols == 0:

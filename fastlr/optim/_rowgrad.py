@@ -186,8 +186,8 @@ def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> tuple
     Returns
     -------
     rows, starts, order, values
-        What ``fastlr._kernels._rows.step_rows`` takes: the unique touched rows (int64,
-        increasing) and either one gradient row per row (``starts``, ``order`` None) or a
+        What ``fastlr._kernels._rows.step_rows`` takes: the unique touched rows (int64; see
+        ``fastlr._kernels._rows.plan_rows`` for their order) and either one gradient row per row (``starts``, ``order`` None) or a
         ``plan_rows`` run plan over ``values``, the caller's C-contiguous array when it is one
         (the optimizer copies it when it overlaps a parameter or state buffer).
 
@@ -227,7 +227,7 @@ def plan_rows(grad: Any, param: np.ndarray, shared: dict | None = None) -> tuple
     known = shared.get(id(idx)) if shared is not None else None
     if known is not None and known[0] is idx:
         rows, starts, order = known[1]
-        if rows.shape[0] and rows[-1] >= n_rows:       # the plan was made for a larger table
+        if rows.shape[0] and rows.max() >= n_rows:     # the plan was made for a larger table
             bad = _kernels.plan_rows(_kernel_indices(idx, n_rows), n_rows)[0]
             raise _out_of_range(idx, bad, n_rows)
     else:
