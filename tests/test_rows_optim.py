@@ -139,17 +139,23 @@ def _assert_states_equal(opt_state, ref_state):
 
 # ----------------------------------------------------------------------------- lazy semantics
 
+def _with_oracle(name, rng, n_rows, dim, dtype):
+    """A random table, the optimizer of ``CONFIGS[name]`` on it and a LazyOracle on a copy."""
+    cls, kw = CONFIGS[name]
+    p0 = rng.standard_normal((n_rows, dim)).astype(dtype)
+    w = p0.copy()
+    opt = cls([w], **kw)
+    return w, opt, LazyOracle(name, p0.copy(), opt.param_groups[0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(CONFIGS))
 @pytest.mark.parametrize("dim", [1, 3, 13])    # 1 and 3 take the kernel's narrow-table path
 def test_rows_match_lazy_reference(name, dtype, dim):
-    cls, kw = CONFIGS[name]
+    cls = CONFIGS[name][0]
     rng = np.random.default_rng(sum(map(ord, name)) + dim)
     n_rows = 60
-    p0 = rng.standard_normal((n_rows, dim)).astype(dtype)
-    w = p0.copy()
-    opt = cls([w], **kw)
-    oracle = LazyOracle(name, p0.copy(), opt.param_groups[0])
+    w, opt, oracle = _with_oracle(name, rng, n_rows, dim, dtype)
     for _ in range(40):
         grad = None if rng.random() < 0.1 else _random_rowgrad(rng, n_rows, dim, dtype)
         if grad is not None and cls is fastlr.RowwiseAdagrad and rng.random() < 0.2:
@@ -169,16 +175,11 @@ def test_rows_match_lazy_reference(name, dtype, dim):
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_rows_of_a_large_table_match_lazy_reference(name, dtype):
     """Few repeated ids spread over a table with far more rows than ids (the hashed plan)."""
-    cls, kw = CONFIGS[name]
     rng = np.random.default_rng(7)
-    n_rows, dim = 20_000, 5
-    p0 = rng.standard_normal((n_rows, dim)).astype(dtype)
-    w = p0.copy()
-    opt = cls([w], **kw)
-    oracle = LazyOracle(name, p0.copy(), opt.param_groups[0])
+    w, opt, oracle = _with_oracle(name, rng, 20_000, 5, dtype)
     for _ in range(15):
         idx = (rng.zipf(1.3, 200) - 1) % 40 * 499 + rng.integers(0, 2)
-        grad = fastlr.RowGrad(idx, rng.standard_normal((200, dim)).astype(dtype))
+        grad = fastlr.RowGrad(idx, rng.standard_normal((200, 5)).astype(dtype))
         opt.step([grad])
         oracle.step(grad)
         np.testing.assert_array_equal(w, oracle.p)
