@@ -18,16 +18,19 @@ CONFIGS = {
     "sgd": (fastlr.SGD, dict(lr=0.1)),
     "sgd_momentum_wd": (fastlr.SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),
     "sgd_nesterov_max": (fastlr.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True)),
+    "sgd_dampening_max": (fastlr.SGD, dict(lr=0.1, momentum=0.5, dampening=0.2, maximize=True)),
     "adam": (fastlr.Adam, dict(lr=0.01)),
     "adam_wd_amsgrad": (fastlr.Adam, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
-    "adam_low_beta1": (fastlr.Adam, dict(lr=0.01, betas=(0.3, 0.9))),
+    "adam_low_beta1": (fastlr.Adam, dict(lr=0.01, betas=(0.3, 0.9), amsgrad=True)),
     "adamw_max": (fastlr.AdamW, dict(lr=0.01, weight_decay=0.1, maximize=True)),
     "rmsprop": (fastlr.RMSprop, dict(lr=0.01)),
     "rmsprop_full": (fastlr.RMSprop, dict(lr=0.01, alpha=0.4, centered=True, momentum=0.9,
                                           weight_decay=0.1)),
+    "rmsprop_momentum_max": (fastlr.RMSprop, dict(lr=0.01, alpha=0.9, momentum=0.5, maximize=True)),
     "adagrad": (fastlr.Adagrad, dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
     "adagrad_wd_max": (fastlr.Adagrad, dict(lr=0.1, weight_decay=0.1, maximize=True)),
     "adadelta": (fastlr.Adadelta, dict(lr=1.0, weight_decay=0.1)),
+    "adadelta_max": (fastlr.Adadelta, dict(lr=1.0, rho=0.8, maximize=True)),
     "rowwise": (fastlr.RowwiseAdagrad, dict(lr=0.1)),
     "rowwise_wd_max": (fastlr.RowwiseAdagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.1,
                                                    maximize=True)),
@@ -169,6 +172,40 @@ def test_rows_match_lazy_reference(name, dtype, dim):
             np.testing.assert_array_equal(w[untouched], before[untouched])
     _assert_states_equal(opt.state[0], oracle.state)
     assert opt.state_dict()["state"][0]["step"] == oracle.step_count
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_rows_match_lazy_reference_on_two_threads(name, dtype, monkeypatch):
+    """Small steps forced onto a 2-thread team (work items of 16 rows, narrow tables as one
+    item) give the reference's bits too."""
+    monkeypatch.setattr(fastlr._threads, "PARALLEL_MIN_ELEMENTS", 1)
+    fastlr.set_num_threads(2)
+    try:
+        assert fastlr._threads.threads_for(90) == (2 if fastlr.openmp_enabled() else 1)
+        rng = np.random.default_rng(3)
+        tables = [_with_oracle(name, rng, 90, dim, dtype) for dim in (11, 1)]
+        for _ in range(25):
+            for w, opt, oracle in tables:
+                grad = _random_rowgrad(rng, 90, w.shape[1], dtype, "uniform")
+                opt.step([grad])
+                oracle.step(grad)
+                np.testing.assert_array_equal(w, oracle.p)
+        for w, opt, oracle in tables:
+            _assert_states_equal(opt.state[0], oracle.state)
+    finally:
+        fastlr.set_num_threads(None)
+
+
+@pytest.mark.parametrize("dim", [3, 12])
+def test_repeated_rows_are_summed_in_order_of_occurrence(dim):
+    """(1 + 1e8) - 1e8 is 0 in float32, 1e8 - 1e8 + 1 is 1: the sum is the occurrences' in
+    their order, starting from the first (as ``fastlr.reference.rows.coalesce_rows``)."""
+    vals = np.repeat(np.array([[1.0], [1e8], [-1e8]], np.float32), dim, axis=1)
+    for order, expected in (([0, 1, 2], 0.0), ([1, 2, 0], -1.0)):
+        w = np.zeros((6, dim), np.float32)
+        fastlr.SGD([w], lr=1.0).step([fastlr.RowGrad([4, 4, 4], vals[order])])
+        assert w[4].tolist() == [expected] * dim and not w[[0, 1, 2, 3, 5]].any()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
