@@ -1,9 +1,10 @@
 """Pure-NumPy sparse row updates: the oracle for ``fastlr._kernels._rows`` and its baseline.
 
-Each function is the twin of one compiled kernel and is written the plain NumPy way: gather the
-touched rows with fancy indexing, apply PyTorch's dense per-element formula to the gathered
-block, scatter it back.  Operations happen in the parameter's dtype with every scalar cast to
-that dtype, in the same order as the kernel, so the two agree bit for bit.
+Each function is the twin of one optimizer's row step (``fastlr._kernels._rows.step_rows`` with
+that optimizer's kind) and is written the plain NumPy way: gather the touched rows with fancy
+indexing, apply PyTorch's dense per-element formula to the gathered block, scatter it back.
+Operations happen in the parameter's dtype with every scalar cast to that dtype, in the same
+order as the kernel, so the two agree bit for bit (``tests/test_rows_optim.py``).
 
 ``rows`` are the coalesced row ids (unique, increasing, ``int64``) and ``values[k]`` is the
 summed gradient of row ``rows[k]``; :func:`coalesce_rows` produces them from raw
