@@ -1,10 +1,11 @@
 """Row steps: what a :class:`fastlr.RowGrad` step computes, and row-wise Adagrad's dense step.
 
-A row step (``Optimizer._row_step``) is one call of ``fastlr._kernels._rows.step_rows`` with the
-dense step's kernel kind, flags, hyper-parameters and per-tensor scalars (bias corrections,
-decayed learning rates, computed once in double precision by the optimizer): PyTorch's dense
-per-element update, applied to the touched rows in one fused pass that also sums repeated rows
-(:func:`fastlr.optim._rowgrad.plan_rows` sorts them in the validation phase).
+A row step (``Optimizer._row_steps``: every row table of a bucket in one call of
+``fastlr._kernels._rows.step_rows``) uses the dense step's kernel kind, flags, hyper-parameters
+and per-tensor scalars (bias corrections, decayed learning rates, computed once in double
+precision by the optimizer): PyTorch's dense per-element update, applied to the touched rows in
+one fused pass that also sums repeated rows (:func:`fastlr.optim._rowgrad.plan_rows` plans them
+in the validation phase).
 
 Semantics
 ---------
